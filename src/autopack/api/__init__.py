@@ -1,0 +1,1 @@
+"""The HTTP API: the app factory, dependencies, error handling, health and the dashboard."""

@@ -1,0 +1,133 @@
+"""``create_app``: the one app factory, used by the tests, ``autopack serve`` and uvicorn alike."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
+
+from autopack import __version__
+from autopack.api.errors import install_error_handlers
+from autopack.api.health import router as health_router
+from autopack.api.middleware import BodySizeLimitMiddleware
+from autopack.api.schemas import ERROR_RESPONSES
+from autopack.db import migrate
+from autopack.db.engine import create_db_engine, create_session_factory
+from autopack.errors import DatabaseUnavailableError
+from autopack.events.router import router as events_router
+from autopack.issues.router import router as issues_router
+from autopack.plans.models import Plan
+from autopack.projects.router import router as projects_router
+from autopack.runs.router import router as runs_router
+from autopack.settings import Settings
+from autopack.usage.router import router as usage_router
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Settings (when not given), the engine and the schema check happen at
+    start-up (the lifespan), not here: importing ``autopack.main`` reads nothing."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or Settings()
+        engine = create_db_engine(resolved)
+        try:
+            await run_in_threadpool(_wait_for_database, engine, resolved.db_startup_timeout_seconds)
+            # The embedded SQLite default migrates itself: zero set-up on a fresh machine.
+            bootstrap = resolved.db_bootstrap or resolved.uses_embedded_database
+            status = await run_in_threadpool(migrate.ensure_schema, engine, bootstrap=bootstrap)
+        except Exception:
+            engine.dispose()
+            raise
+        app.state.settings = resolved
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        app.state.schema_head = status.head
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Autopack",
+        version=__version__,
+        description="Self-hosted orchestrator for autonomous, governed, budgeted coding runs.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        responses={422: ERROR_RESPONSES[422]},
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=_body_limit)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    for router in (runs_router, events_router, issues_router, usage_router, projects_router):
+        app.include_router(router, prefix="/api")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Operation ids are the route functions' names: stable, and what the generated client uses.
+    return route.name
+
+
+def _body_limit(scope: Scope) -> int:
+    state = scope["app"].state
+    settings: Settings | None = getattr(state, "settings", None)
+    return (
+        settings.max_request_body_bytes
+        if settings
+        else Settings.model_fields["max_request_body_bytes"].default
+    )
+
+
+def _wait_for_database(engine: Engine, timeout_seconds: float) -> None:
+    """Retry an unreachable database for a while: in a compose stack the database may still be
+    starting when the API does."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.5
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise DatabaseUnavailableError(
+                    f"cannot reach the database ({engine.url.render_as_string(hide_password=True)})"
+                    f" after {timeout_seconds:g} s: {type(exc.orig).__name__}"
+                ) from None
+            logger.warning("database not reachable yet; retrying in %.1f s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema, plus the Plan schema that run creation reads by hand (it accepts
+    JSON and YAML bodies, so FastAPI cannot declare it)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    plan_schema = Plan.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in plan_schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components["Plan"] = plan_schema
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,85 @@
+"""Liveness (``/health``) and readiness (``/ready``), at the root where the deployment guide
+curls them."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
+
+from autopack import __version__
+from autopack.db import migrate
+
+router = APIRouter(tags=["health"])
+
+
+class DatabaseHealth(BaseModel):
+    status: Literal["ok", "unreachable"]
+    dialect: str
+    latency_ms: float | None
+    schema_revision: str | None = None
+    schema_head: str | None = None
+    error: str | None = None
+
+
+class HealthReport(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    database: DatabaseHealth
+
+
+class ReadinessReport(HealthReport):
+    ready: bool
+
+
+def check_database(engine: Engine, *, with_schema: bool) -> DatabaseHealth:
+    """A real round trip to the database (and, for readiness, its schema revision)."""
+    started = time.perf_counter()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        revision = migrate.current_revision(engine) if with_schema else None
+    except Exception as exc:  # any failure to talk to the database means "unreachable"
+        return DatabaseHealth(
+            status="unreachable",
+            dialect=engine.dialect.name,
+            latency_ms=None,
+            error=type(exc).__name__,
+        )
+    return DatabaseHealth(
+        status="ok",
+        dialect=engine.dialect.name,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        schema_revision=revision,
+    )
+
+
+@router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
+async def health(request: Request) -> JSONResponse:
+    """Liveness including a database round trip: 503 when the database is unreachable."""
+    database = await run_in_threadpool(check_database, request.app.state.engine, with_schema=False)
+    healthy = database.status == "ok"
+    report = HealthReport(
+        status="healthy" if healthy else "unhealthy", version=__version__, database=database
+    )
+    return JSONResponse(report.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+
+@router.get("/ready", response_model=ReadinessReport, responses={503: {"model": ReadinessReport}})
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: the database answers and its schema is at this Autopack's head revision."""
+    database = await run_in_threadpool(check_database, request.app.state.engine, with_schema=True)
+    database.schema_head = request.app.state.schema_head
+    is_ready = database.status == "ok" and database.schema_revision == database.schema_head
+    report = ReadinessReport(
+        status="healthy" if database.status == "ok" else "unhealthy",
+        version=__version__,
+        database=database,
+        ready=is_ready,
+    )
+    return JSONResponse(report.model_dump(mode="json"), status_code=200 if is_ready else 503)

@@ -1,0 +1,32 @@
+"""Bodies shared by every part of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code")
+    message: str = Field(description="What is wrong, for a person")
+    details: Any = Field(default=None, description="Structured detail, e.g. each invalid field")
+
+
+class ErrorEnvelope(BaseModel):
+    """The shape of every error response."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "Malformed request",
+        404: "Not found",
+        409: "Conflict with the current state",
+        413: "Request body too large",
+        422: "Invalid input",
+        503: "Database unavailable",
+    }.items()
+}

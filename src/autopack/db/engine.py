@@ -1,0 +1,86 @@
+"""Engine and session factory, built from Settings on demand (never at import time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.errors import ConfigurationError
+from autopack.settings import Settings
+
+
+def normalise_url(raw: str) -> URL:
+    """Parse a database URL; plain ``postgresql://`` (as the deployment guide writes it) uses
+    psycopg 3, the only PostgreSQL driver Autopack ships."""
+    try:
+        url = make_url(raw)
+    except Exception as exc:
+        raise ConfigurationError(
+            "DATABASE_URL is not a valid database URL (expected e.g. "
+            "postgresql://user:password@host:5432/name or sqlite:///path/to/file.db)"
+        ) from exc
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ConfigurationError(
+            f"DATABASE_URL uses {url.get_backend_name()!r}; Autopack supports postgresql and sqlite"
+        )
+    return url
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    url = normalise_url(settings.database_url_value())
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, settings)
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_recycle=settings.db_pool_recycle_seconds,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": settings.db_connect_timeout_seconds},
+    )
+
+
+def _sqlite_engine(url: URL, settings: Settings) -> Engine:
+    database = url.database
+    if database and database != ":memory:":
+        from pathlib import Path
+
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={
+            "check_same_thread": False,
+            "timeout": settings.sqlite_busy_timeout_ms / 1000,
+        },
+    )
+    busy_timeout = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling is disabled so that BEGIN IMMEDIATE works and
+        # SQLAlchemy controls transaction boundaries.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Take the write lock up front: a deferred transaction that later writes can fail with
+        # "database is locked" instead of waiting out the busy timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)

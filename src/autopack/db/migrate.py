@@ -1,0 +1,114 @@
+"""Running and checking Alembic migrations, and the start-up schema guardrail.
+
+The schema comes only from the migrations in ``autopack/db/migrations`` (shipped in the package).
+At start-up the API refuses a database whose schema is missing or behind, naming
+``autopack db upgrade``; with ``AUTOPACK_DB_BOOTSTRAP=1`` (or the embedded SQLite default) it
+migrates first — on PostgreSQL under an advisory lock, so replicas starting together take turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from autopack.errors import SchemaNotReadyError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Key of the session-level advisory lock serialising migrations across replicas.
+MIGRATION_LOCK_KEY = 0x4150_4D47  # "APMG"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must have exactly one head, found {sorted(heads)}")
+    return heads[0]
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    return SchemaStatus(current=current_revision(engine), head=head_revision())
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``; on PostgreSQL, one migrator at a time."""
+    with engine.connect() as connection:
+        locked = connection.dialect.name == "postgresql"
+        if locked:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+        try:
+            command.upgrade(alembic_config(connection), revision)
+            connection.commit()
+        finally:
+            if locked:
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), revision)
+        connection.commit()
+
+
+def ensure_schema(engine: Engine, *, bootstrap: bool) -> SchemaStatus:
+    """The start-up guardrail. Returns the (up-to-date) status or raises SchemaNotReadyError."""
+    if bootstrap:
+        upgrade(engine)
+    status = schema_status(engine)
+    if status.up_to_date:
+        return status
+    known = _known_revisions()
+    if status.current is None:
+        problem = "the database has no Autopack schema"
+    elif status.current not in known:
+        raise SchemaNotReadyError(
+            f"the database schema is at revision {status.current}, which this Autopack does not "
+            f"know (its newest is {status.head}); upgrade Autopack, or point DATABASE_URL at "
+            "the right database",
+            details={"current": status.current, "head": status.head},
+        )
+    else:
+        problem = f"the database schema is at revision {status.current}, behind {status.head}"
+    raise SchemaNotReadyError(
+        f"{problem}. Run `autopack db upgrade` (or set AUTOPACK_DB_BOOTSTRAP=1 for a "
+        "development database) and start again",
+        details={"current": status.current, "head": status.head},
+    )
+
+
+def _known_revisions() -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}

@@ -1,0 +1,43 @@
+"""HTTP routes of issues: record a sighting in a run, list a run's issues, a project's backlog."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from autopack.api.deps import SessionDep
+from autopack.api.schemas import ERROR_RESPONSES
+from autopack.issues import service
+from autopack.issues.models import IssueSeverity, IssueStatus
+from autopack.issues.schemas import BacklogIssueRead, IssueCreate, IssueOccurrenceRead
+from autopack.runs.service import get_run
+
+router = APIRouter(tags=["issues"], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "/runs/{run_id}/issues",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssueOccurrenceRead,
+)
+def record_issue(run_id: str, body: IssueCreate, session: SessionDep) -> IssueOccurrenceRead:
+    """Record an issue seen in a run; the project's backlog entry for its key counts it."""
+    run = get_run(session, run_id)
+    service.record_issue(session, run, body)
+    return service.list_run_issues(session, run)[-1]
+
+
+@router.get("/runs/{run_id}/issues", response_model=list[IssueOccurrenceRead])
+def list_run_issues(run_id: str, session: SessionDep) -> list[IssueOccurrenceRead]:
+    """Every issue sighting of a run, in order."""
+    return service.list_run_issues(session, get_run(session, run_id))
+
+
+@router.get("/projects/{project}/issues", response_model=list[BacklogIssueRead])
+def list_project_issues(
+    project: str,
+    session: SessionDep,
+    status: IssueStatus | None = None,
+    severity: IssueSeverity | None = None,
+) -> list[BacklogIssueRead]:
+    """The project's backlog: one entry per issue_key with occurrence count and age in runs."""
+    return service.list_backlog(session, project, status=status, severity=severity)

@@ -1,0 +1,119 @@
+"""HTTP routes of runs: create (plan body, JSON or YAML), list, read, cancel, retry a phase."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, status
+
+from autopack.api.deps import SessionDep
+from autopack.api.schemas import ERROR_RESPONSES
+from autopack.plans.loader import MalformedPlanError, load_plan
+from autopack.plans.models import Plan
+from autopack.runs import service
+from autopack.runs.schemas import (
+    CancelRequest,
+    Page,
+    PhaseRead,
+    RunDetail,
+    RunSummary,
+    run_detail,
+    run_summary,
+)
+from autopack.runs.states import RunState
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+PLAN_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A plan (see docs/plans.md) as JSON, or as YAML with a YAML content type",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def plan_body(request: Request) -> Plan:
+    """Read and validate the plan in the request body (JSON, or YAML by content type)."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type in YAML_TYPES:
+        fmt = "yaml"
+    elif content_type in ("application/json", "") or content_type.endswith("+json"):
+        fmt = "json"
+    else:
+        raise MalformedPlanError(
+            f"unsupported content type {content_type!r}; send application/json or application/yaml"
+        )
+    return load_plan(await request.body(), fmt=fmt)
+
+
+PlanBody = Annotated[Plan, Depends(plan_body)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunDetail,
+    openapi_extra=PLAN_REQUEST_BODY,
+)
+def create_run(plan: PlanBody, session: SessionDep) -> RunDetail:
+    """Create a QUEUED run from a plan. 409 when the run id is taken; nothing is written when
+    the plan is rejected."""
+    run = service.create_run(session, plan)
+    return run_detail(service.get_run(session, run.run_id, with_phases=True))
+
+
+@router.post(
+    "/start",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunDetail,
+    openapi_extra=PLAN_REQUEST_BODY,
+)
+def start_run(plan: PlanBody, session: SessionDep) -> RunDetail:
+    """The original system's v7 route: the same as ``POST /api/runs``."""
+    return create_run(plan, session)
+
+
+@router.get("", response_model=Page[RunSummary])
+def list_runs(
+    session: SessionDep,
+    state: RunState | None = None,
+    project: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[RunSummary]:
+    """Runs, newest first, filtered by state and project."""
+    runs, total = service.list_runs(
+        session, service.RunFilter(state=state, project=project), limit=limit, offset=offset
+    )
+    progress = service.phase_progress(session, [run.id for run in runs])
+    items = [run_summary(run, *progress.get(run.id, (0, 0))) for run in runs]
+    return Page[RunSummary](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{run_id}", response_model=RunDetail)
+def get_run(run_id: str, session: SessionDep) -> RunDetail:
+    """A run with its tiers and phases."""
+    return run_detail(service.get_run(session, run_id, with_phases=True))
+
+
+@router.post("/{run_id}/cancel", response_model=RunDetail)
+def cancel_run(
+    run_id: str, session: SessionDep, body: Annotated[CancelRequest | None, Body()] = None
+) -> RunDetail:
+    """Cancel a queued, running or paused run (409 naming the state otherwise)."""
+    service.cancel_run(session, run_id, reason=body.reason if body else None)
+    return run_detail(service.get_run(session, run_id, with_phases=True))
+
+
+@router.post("/{run_id}/phases/{phase_id}/retry", response_model=PhaseRead)
+def retry_phase(run_id: str, phase_id: str, session: SessionDep) -> PhaseRead:
+    """Re-queue a FAILED phase; a run that its failure ended is reopened."""
+    service.retry_phase(session, run_id, phase_id)
+    detail = run_detail(service.get_run(session, run_id, with_phases=True))
+    return next(p for tier in detail.tiers for p in tier.phases if p.phase_id == phase_id)

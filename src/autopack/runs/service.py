@@ -1,0 +1,195 @@
+"""Creating, reading and steering runs. Every state change goes through ``runs.states``."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from autopack.db.base import utcnow
+from autopack.errors import ConflictError, IllegalTransitionError, NotFoundError
+from autopack.events.service import append_event
+from autopack.plans.models import Plan
+from autopack.projects.models import Project
+from autopack.projects.service import project_for_plan
+from autopack.runs.models import Phase, Run, Tier
+from autopack.runs.states import (
+    RUN_FAILED_STATES,
+    PhaseState,
+    RunState,
+    transition_phase,
+    transition_run,
+)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    stamp = (now or utcnow()).strftime("%Y%m%d-%H%M%S")
+    return f"run-{stamp}-{secrets.token_hex(3)}"
+
+
+def create_run(session: Session, plan: Plan) -> Run:
+    """Create a QUEUED run with its tiers and phases from a validated plan, atomically.
+
+    Raises ConflictError (nothing written) when the run id is taken.
+    """
+    run_id = plan.run.run_id or new_run_id()
+    if session.scalar(select(Run.id).where(Run.run_id == run_id)) is not None:
+        raise _duplicate(run_id)
+    try:
+        run = _insert_run(session, plan, run_id)
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        if session.scalar(select(Run.id).where(Run.run_id == run_id)) is not None:
+            raise _duplicate(run_id) from exc
+        raise
+    return run
+
+
+def _duplicate(run_id: str) -> ConflictError:
+    return ConflictError(f"a run with run_id {run_id!r} already exists", details={"run_id": run_id})
+
+
+def _insert_run(session: Session, plan: Plan, run_id: str) -> Run:
+    project = project_for_plan(session, plan.project)
+    spec = plan.run
+    run = Run(
+        run_id=run_id,
+        project=project,
+        goal=spec.goal,
+        safety_profile=spec.safety_profile,
+        run_scope=spec.run_scope,
+        state=RunState.QUEUED,
+        token_cap=spec.token_cap,
+        cost_cap_usd=spec.cost_cap_usd,
+        max_phases=spec.max_phases,
+        max_duration_minutes=spec.max_duration_minutes,
+        max_minor_issues_total=spec.max_minor_issues_total,
+        plan=plan.model_dump(mode="json"),
+    )
+    session.add(run)
+    session.flush()
+    tiers: dict[str, Tier] = {}
+    for tier_spec in plan.tiers:
+        tier = Tier(
+            run=run,
+            tier_id=tier_spec.tier_id,
+            tier_index=tier_spec.tier_index or 0,
+            name=tier_spec.name,
+            description=tier_spec.description,
+            token_cap=tier_spec.token_cap,
+            cost_cap_usd=tier_spec.cost_cap_usd,
+        )
+        session.add(tier)
+        tiers[tier_spec.tier_id] = tier
+    session.flush()
+    for phase_spec in plan.phases:
+        session.add(
+            Phase(
+                run_pk=run.id,
+                tier=tiers[phase_spec.tier_id],
+                phase_id=phase_spec.phase_id,
+                phase_index=phase_spec.phase_index or 0,
+                name=phase_spec.name,
+                description=phase_spec.description,
+                task_category=phase_spec.task_category,
+                complexity=phase_spec.complexity,
+                builder_mode=phase_spec.builder_mode,
+                scope=phase_spec.scope.model_dump(mode="json"),
+                max_attempts=phase_spec.max_attempts,
+                token_cap=phase_spec.token_cap,
+                cost_cap_usd=phase_spec.cost_cap_usd,
+            )
+        )
+    session.flush()
+    append_event(
+        session,
+        run,
+        "run.created",
+        {"project": project.name, "tiers": len(plan.tiers), "phases": len(plan.phases)},
+    )
+    return run
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    state: RunState | None = None
+    project: str | None = None
+
+
+def list_runs(
+    session: Session, filters: RunFilter, *, limit: int, offset: int
+) -> tuple[list[Run], int]:
+    query = select(Run)
+    if filters.state is not None:
+        query = query.where(Run.state == filters.state)
+    if filters.project is not None:
+        query = query.join(Project).where(Project.name == filters.project)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    runs = session.scalars(
+        query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(runs), total
+
+
+def phase_progress(session: Session, run_pks: list[int]) -> dict[int, tuple[int, int]]:
+    """(phases complete, phases total) per run, in one query."""
+    if not run_pks:
+        return {}
+    complete = func.count().filter(Phase.state == PhaseState.COMPLETE)
+    rows = session.execute(
+        select(Phase.run_pk, complete, func.count())
+        .where(Phase.run_pk.in_(run_pks))
+        .group_by(Phase.run_pk)
+    ).all()
+    return {run_pk: (int(done or 0), int(total)) for run_pk, done, total in rows}
+
+
+def get_run(session: Session, run_id: str, *, with_phases: bool = False) -> Run:
+    query = select(Run).where(Run.run_id == run_id)
+    if with_phases:
+        query = query.options(selectinload(Run.tiers).selectinload(Tier.phases))
+    run = session.scalar(query)
+    if run is None:
+        raise NotFoundError(f"run {run_id!r} does not exist", details={"run_id": run_id})
+    return run
+
+
+def get_phase(session: Session, run: Run, phase_id: str) -> Phase:
+    phase = session.scalar(select(Phase).where(Phase.run_pk == run.id, Phase.phase_id == phase_id))
+    if phase is None:
+        raise NotFoundError(
+            f"run {run.run_id!r} has no phase {phase_id!r}",
+            details={"run_id": run.run_id, "phase_id": phase_id},
+        )
+    return phase
+
+
+def cancel_run(session: Session, run_id: str, *, reason: str | None = None) -> Run:
+    """Cancel a queued, running or paused run. An executor working on it sees the state change
+    at its next check and stops the phase in flight."""
+    run = get_run(session, run_id)
+    transition_run(session, run, RunState.CANCELLED, reason=reason or "cancelled by a user")
+    session.commit()
+    return run
+
+
+def retry_phase(session: Session, run_id: str, phase_id: str) -> Phase:
+    """Re-queue a FAILED phase. If its failure ended the run, the run is reopened (QUEUED)."""
+    run = get_run(session, run_id)
+    phase = get_phase(session, run, phase_id)
+    if phase.state is not PhaseState.FAILED:
+        raise IllegalTransitionError(
+            "phase", phase.phase_id, phase.state.value, PhaseState.QUEUED.value
+        )
+    if run.state in RUN_FAILED_STATES:
+        transition_run(session, run, RunState.QUEUED, reopen=True, reason=f"retry of {phase_id}")
+    elif run.state.is_terminal:
+        raise IllegalTransitionError("run", run.run_id, run.state.value, RunState.QUEUED.value)
+    transition_phase(session, phase, PhaseState.QUEUED, explicit_retry=True, reason="retry")
+    session.commit()
+    return phase

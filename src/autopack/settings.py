@@ -1,0 +1,181 @@
+"""The one Settings class. Nothing else in Autopack reads the process environment.
+
+Every setting is an ``AUTOPACK_*`` variable, except the three the deployment guide names as they are
+(``DATABASE_URL``, ``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``). Every secret also has a ``*_FILE``
+variant holding the path of a file with the value (Docker secrets, Kubernetes secret volumes).
+Settings are built on demand (``Settings()``), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from autopack.errors import ConfigurationError
+
+EMBEDDED_DB_FILENAME = "autopack.db"
+
+
+class FileSecretsSource(PydanticBaseSettingsSource):
+    """Reads ``NAME_FILE`` for every secret setting ``NAME`` (the value is the file's content)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            if not _is_secret(field):
+                continue
+            env_name = env_names(name, field)[0]
+            file_var = f"{env_name}_FILE"
+            path = os.environ.get(file_var)
+            if not path:
+                continue
+            if os.environ.get(env_name):
+                raise ConfigurationError(
+                    f"both {env_name} and {file_var} are set; set only one of them"
+                )
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{file_var} points to {path!r}, which cannot be read: {exc.strerror}"
+                ) from exc
+        return values
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and extra.get("secret") is True
+
+
+def env_names(name: str, field: FieldInfo) -> list[str]:
+    """The environment variable names a setting is read from, preferred first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias]
+    return [f"AUTOPACK_{name.upper()}"]
+
+
+def secret_env_names() -> list[str]:
+    """Every environment variable that can carry a secret (with its ``_FILE`` twin)."""
+    names: list[str] = []
+    for name, field in Settings.model_fields.items():
+        if _is_secret(field):
+            for env in env_names(name, field):
+                names += [env, f"{env}_FILE"]
+    return names
+
+
+def _secret(description: str, env: str | None = None) -> Any:
+    return Field(
+        default=None,
+        description=description,
+        validation_alias=env,
+        json_schema_extra={"secret": True},
+    )
+
+
+class Settings(BaseSettings):
+    """Autopack's configuration. Documented, one line each, in ``.env.example``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOPACK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- storage -----------------------------------------------------------------------------
+    database_url: SecretStr | None = _secret(
+        "SQLAlchemy URL of the database; unset means the embedded SQLite file under runs_dir",
+        env="DATABASE_URL",
+    )
+    runs_dir: Path = Field(
+        default=Path(".autonomous_runs"),
+        description="Directory for the embedded database, workspaces and run artifacts",
+    )
+    db_bootstrap: bool = Field(
+        default=False,
+        description="Run the migrations at start-up instead of refusing a missing or old schema",
+    )
+    db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connection pool size")
+    db_max_overflow: int = Field(default=10, ge=0, description="Connections beyond the pool size")
+    db_pool_recycle_seconds: int = Field(
+        default=1800, ge=-1, description="Reconnect pooled connections older than this"
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Wait at most this long for a pooled connection"
+    )
+    db_connect_timeout_seconds: int = Field(
+        default=5, ge=1, description="Give up on one PostgreSQL connection attempt after this long"
+    )
+    db_startup_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="At start-up, keep retrying an unreachable database for this long",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=5000, ge=0, description="How long SQLite waits on a locked database"
+    )
+
+    # --- HTTP --------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `autopack serve` binds")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `autopack serve` binds")
+    max_request_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies are refused with 413"
+    )
+    sse_poll_interval_seconds: float = Field(
+        default=0.5, gt=0, description="How often an event stream looks for new events"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level of the server"
+    )
+
+    # --- model providers ---------------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = _secret("Anthropic API key", env="ANTHROPIC_API_KEY")
+    openai_api_key: SecretStr | None = _secret("OpenAI API key", env="OPENAI_API_KEY")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, FileSecretsSource(settings_cls), dotenv_settings)
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """True when no DATABASE_URL is given: the zero set-up SQLite file."""
+        return self.database_url is None
+
+    @property
+    def embedded_database_path(self) -> Path:
+        return self.runs_dir / EMBEDDED_DB_FILENAME
+
+    def database_url_value(self) -> str:
+        """The database URL to connect with (the embedded SQLite file when none is set)."""
+        if self.database_url is None:
+            return f"sqlite:///{self.embedded_database_path}"
+        return self.database_url.get_secret_value()

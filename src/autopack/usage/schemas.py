@@ -1,0 +1,30 @@
+"""Response bodies of the usage API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from autopack.usage.models import LlmRole
+
+
+class UsageRow(BaseModel):
+    model: str
+    provider: str
+    role: LlmRole
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+class UsageSummary(BaseModel):
+    """Tokens and cost from the llm_calls ledger, in total and by model and role."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: Decimal
+    by_model_role: list[UsageRow]
