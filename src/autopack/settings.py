@@ -46,7 +46,9 @@ class FileSecretsSource(PydanticBaseSettingsSource):
                     f"both {env_name} and {file_var} are set; set only one of them"
                 )
             try:
-                values[name] = Path(path).read_text(encoding="utf-8").strip()
+                # Keyed like the environment source keys it, so that precedence is decided by
+                # source order (environment > *_FILE > .env), not by which key pydantic sees first.
+                values[env_name] = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigurationError(
                     f"{file_var} points to {path!r}, which cannot be read: {exc.strerror}"
@@ -96,7 +98,6 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-        populate_by_name=True,
     )
 
     # --- storage -----------------------------------------------------------------------------

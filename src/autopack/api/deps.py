@@ -21,11 +21,23 @@ def get_session_factory(request: Request) -> sessionmaker[Session]:
     return factory
 
 
+def get_read_session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    return factory
+
+
 def get_session(request: Request) -> Iterator[Session]:
     with get_session_factory(request)() as session:
         yield session
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    with get_read_session_factory(request)() as session:
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
-SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+# For routes that only read: they never wait behind a writer on SQLite.
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+ReadSessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_read_session_factory)]

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from autopack.errors import ConfigurationError
 from autopack.settings import Settings
 
+READ_ONLY_OPTION = "autopack_read_only"
+
 
 def normalise_url(raw: str) -> URL:
     """Parse a database URL; plain ``postgresql://`` (as the deployment guide writes it) uses
@@ -75,12 +77,19 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can fail with
-        # "database is locked" instead of waiting out the busy timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction that may write takes the write lock up front: a deferred one that later
+        # writes fails at once with "database is locked" when another writer got in first,
+        # instead of waiting. Read-only sessions stay deferred, so readers run side by side.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
-def create_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def create_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for the services. ``read_only`` sessions must not write: on SQLite they do not
+    take the write lock, so any number of them can read while one writer writes."""
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)

@@ -27,6 +27,7 @@ MIGRATION_LOCK_KEY = 0x4150_4D47  # "APMG"
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     if connection is not None:
         config.attributes["connection"] = connection

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from autopack.api.deps import SessionDep, SessionFactoryDep, SettingsDep
+from autopack.api.deps import ReadSessionDep, ReadSessionFactoryDep, SettingsDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.events import service
 from autopack.events.models import Event
@@ -37,7 +37,7 @@ def _read(event: Event, run_id: str) -> EventRead:
 @router.get("", response_model=EventPage)
 def list_run_events(
     run_id: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     after: Annotated[int, Query(ge=0, description="Only events with a larger id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
@@ -58,7 +58,7 @@ def list_run_events(
 async def stream_run_events(
     run_id: str,
     request: Request,
-    factory: SessionFactoryDep,
+    factory: ReadSessionFactoryDep,
     settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     last_event_id: Annotated[str | None, Header()] = None,

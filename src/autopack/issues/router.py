@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from autopack.api.deps import SessionDep
+from autopack.api.deps import ReadSessionDep, SessionDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.issues import service
 from autopack.issues.models import IssueSeverity, IssueStatus
@@ -27,7 +27,7 @@ def record_issue(run_id: str, body: IssueCreate, session: SessionDep) -> IssueOc
 
 
 @router.get("/runs/{run_id}/issues", response_model=list[IssueOccurrenceRead])
-def list_run_issues(run_id: str, session: SessionDep) -> list[IssueOccurrenceRead]:
+def list_run_issues(run_id: str, session: ReadSessionDep) -> list[IssueOccurrenceRead]:
     """Every issue sighting of a run, in order."""
     return service.list_run_issues(session, get_run(session, run_id))
 
@@ -35,7 +35,7 @@ def list_run_issues(run_id: str, session: SessionDep) -> list[IssueOccurrenceRea
 @router.get("/projects/{project}/issues", response_model=list[BacklogIssueRead])
 def list_project_issues(
     project: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: IssueStatus | None = None,
     severity: IssueSeverity | None = None,
 ) -> list[BacklogIssueRead]:

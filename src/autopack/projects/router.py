@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from autopack.api.deps import SessionDep
+from autopack.api.deps import ReadSessionDep, SessionDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.projects import service
 from autopack.projects.schemas import ProjectCreate, ProjectRead
@@ -19,10 +19,10 @@ def create_project(body: ProjectCreate, session: SessionDep) -> ProjectRead:
 
 
 @router.get("", response_model=list[ProjectRead])
-def list_projects(session: SessionDep) -> list[ProjectRead]:
+def list_projects(session: ReadSessionDep) -> list[ProjectRead]:
     return [ProjectRead.model_validate(p) for p in service.list_projects(session)]
 
 
 @router.get("/{name}", response_model=ProjectRead)
-def get_project(name: str, session: SessionDep) -> ProjectRead:
+def get_project(name: str, session: ReadSessionDep) -> ProjectRead:
     return ProjectRead.model_validate(service.get_project(session, name))

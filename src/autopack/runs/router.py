@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 
-from autopack.api.deps import SessionDep
+from autopack.api.deps import ReadSessionDep, SessionDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.plans.loader import MalformedPlanError, load_plan
 from autopack.plans.models import Plan
@@ -81,7 +81,7 @@ def start_run(plan: PlanBody, session: SessionDep) -> RunDetail:
 
 @router.get("", response_model=Page[RunSummary])
 def list_runs(
-    session: SessionDep,
+    session: ReadSessionDep,
     state: RunState | None = None,
     project: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -97,7 +97,7 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def get_run(run_id: str, session: SessionDep) -> RunDetail:
+def get_run(run_id: str, session: ReadSessionDep) -> RunDetail:
     """A run with its tiers and phases."""
     return run_detail(service.get_run(session, run_id, with_phases=True))
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 
-from autopack.api.deps import SessionDep
+from autopack.api.deps import ReadSessionDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.usage.schemas import UsageSummary
 from autopack.usage.service import UsageFilter, usage_summary
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/usage", tags=["usage"], responses=ERROR_RESPONSES)
 
 @router.get("", response_model=UsageSummary)
 def get_usage_summary(
-    session: SessionDep,
+    session: ReadSessionDep,
     run_id: str | None = None,
     project: str | None = None,
     since: datetime | None = None,
