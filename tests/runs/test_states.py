@@ -9,7 +9,6 @@ import threading
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tests.factories import make_run
 
 from autopack.errors import IllegalTransitionError
 from autopack.events.models import Event
@@ -26,6 +25,7 @@ from autopack.runs.states import (
     transition_phase,
     transition_run,
 )
+from tests.factories import make_run
 
 R, P = RunState, PhaseState
 FAILED_RUN_STATES = [
