@@ -17,8 +17,7 @@ from autopack.api.schemas import ERROR_RESPONSES
 from autopack.events import service
 from autopack.events.models import Event
 from autopack.events.schemas import EventPage, EventRead
-from autopack.runs.models import Run
-from autopack.runs.service import get_run
+from autopack.runs.service import get_run, run_is_finished
 
 router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"], responses=ERROR_RESPONSES)
 
@@ -101,5 +100,5 @@ def _poll(factory: sessionmaker[Session], run_pk: int, cursor: int) -> tuple[lis
     with factory() as session:
         # The state is read before the events: if the run had finished, every event its final
         # transition wrote is already visible.
-        state = session.get_one(Run, run_pk).state
-        return service.list_events(session, run_pk, after_id=cursor, limit=200), state.is_terminal
+        finished = run_is_finished(session, run_pk)
+        return service.list_events(session, run_pk, after_id=cursor, limit=200), finished

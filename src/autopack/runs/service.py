@@ -159,6 +159,12 @@ def get_run(session: Session, run_id: str, *, with_phases: bool = False) -> Run:
     return run
 
 
+def run_is_finished(session: Session, run_pk: int) -> bool:
+    """Whether the run has reached a terminal state (by primary key; cheap, for pollers)."""
+    state = session.scalar(select(Run.state).where(Run.id == run_pk))
+    return state is not None and RunState(state).is_terminal
+
+
 def get_phase(session: Session, run: Run, phase_id: str) -> Phase:
     phase = session.scalar(select(Phase).where(Phase.run_pk == run.id, Phase.phase_id == phase_id))
     if phase is None:
