@@ -8,6 +8,10 @@ migrates first — on PostgreSQL under an advisory lock, so replicas starting to
 
 from __future__ import annotations
 
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,26 +64,47 @@ def schema_status(engine: Engine) -> SchemaStatus:
     return SchemaStatus(current=current_revision(engine), head=head_revision())
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``; on PostgreSQL, one migrator at a time."""
-    with engine.connect() as connection:
-        locked = connection.dialect.name == "postgresql"
-        if locked:
+# Alembic's `context` is module-global: two threads of one process must not migrate at once.
+_PROCESS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_migrator(connection: Connection) -> Iterator[None]:
+    """Hold the locks that make this the only migrator of the database: a process-wide lock,
+    plus a PostgreSQL advisory lock or, for SQLite, an exclusive lock on a file beside it."""
+    with _PROCESS_LOCK:
+        if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             connection.commit()
-        try:
-            command.upgrade(alembic_config(connection), revision)
-            connection.commit()
-        finally:
-            if locked:
+            try:
+                yield
+            finally:
                 connection.execute(
                     text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
                 )
                 connection.commit()
+            return
+        database = connection.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate.lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``, one migrator at a time."""
+    with engine.connect() as connection, _one_migrator(connection):
+        command.upgrade(alembic_config(connection), revision)
+        connection.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with engine.connect() as connection:
+    with engine.connect() as connection, _one_migrator(connection):
         command.downgrade(alembic_config(connection), revision)
         connection.commit()
 

@@ -151,15 +151,7 @@ def transition_run(
         changes["finished_at"] = None
         changes["failure_reason"] = None
     changes.update(values or {})
-    result = session.execute(
-        update(Run)
-        .where(Run.id == run.id, Run.state == current)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        _raise_lost_race(session, "run", run.run_id, Run, run.id, to.value)
-    session.refresh(run)
+    _compare_and_set(session, run, "run", run.run_id, current, changes)
     _record(session, run, None, "run.state_changed", current.value, to.value, reason)
 
 
@@ -178,7 +170,6 @@ def transition_phase(
     This is also the claim: ``QUEUED -> EXECUTING`` by two workers at once lets exactly one win;
     the other gets :class:`IllegalTransitionError`.
     """
-    from autopack.runs.models import Phase
 
     current = PhaseState(phase.state)
     if not can_transition_phase(current, to, explicit_retry=explicit_retry):
@@ -195,15 +186,7 @@ def transition_phase(
         changes["finished_at"] = None
         changes["failure_reason"] = None
     changes.update(values or {})
-    result = session.execute(
-        update(Phase)
-        .where(Phase.id == phase.id, Phase.state == current)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        _raise_lost_race(session, "phase", phase.phase_id, Phase, phase.id, to.value)
-    session.refresh(phase)
+    _compare_and_set(session, phase, "phase", phase.phase_id, current, changes)
     _record(session, phase.run, phase, "phase.state_changed", current.value, to.value, reason)
     refresh_tier_state(session, phase.tier)
 
@@ -246,11 +229,27 @@ def refresh_tier_state(session: Session, tier: Tier) -> None:
     )
 
 
-def _raise_lost_race(
-    session: Session, entity: str, entity_id: str, model: Any, pk: int, requested: str
+def _compare_and_set(
+    session: Session,
+    row: Run | Phase,
+    entity: str,
+    entity_id: str,
+    expected: enum.StrEnum,
+    changes: dict[str, Any],
 ) -> None:
-    actual = session.scalar(select(model.state).where(model.id == pk))
-    raise IllegalTransitionError(entity, entity_id, str(actual), requested)
+    """``UPDATE ... SET changes WHERE id = row.id AND state = expected``; exactly one row must
+    change, or the state moved under us and the caller's move is refused."""
+    model = type(row)
+    result = session.execute(
+        update(model)
+        .where(model.id == row.id, model.state == expected)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        actual = session.scalar(select(model.state).where(model.id == row.id))
+        raise IllegalTransitionError(entity, entity_id, str(actual), str(changes["state"]))
+    session.refresh(row)
 
 
 def _record(
