@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,8 +10,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
@@ -22,8 +19,7 @@ from autopack.api.health import router as health_router
 from autopack.api.middleware import BodySizeLimitMiddleware
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.db import migrate
-from autopack.db.engine import create_db_engine, create_session_factory
-from autopack.errors import DatabaseUnavailableError
+from autopack.db.engine import create_db_engine, create_session_factory, wait_for_database
 from autopack.events.router import router as events_router
 from autopack.issues.router import router as issues_router
 from autopack.plans.models import Plan
@@ -44,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resolved = settings or Settings()
         engine = create_db_engine(resolved)
         try:
-            await run_in_threadpool(_wait_for_database, engine, resolved.db_startup_timeout_seconds)
+            await run_in_threadpool(
+                wait_for_database, engine, resolved.db_startup_timeout_seconds, _log_retry
+            )
             # The embedded SQLite default migrates itself: zero set-up on a fresh machine.
             bootstrap = resolved.db_bootstrap or resolved.uses_embedded_database
             status = await run_in_threadpool(migrate.ensure_schema, engine, bootstrap=bootstrap)
@@ -78,6 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _log_retry(delay: float) -> None:
+    logger.warning("database not reachable yet; retrying in %.1f s", delay)
+
+
 def _operation_id(route: APIRoute) -> str:
     # Operation ids are the route functions' names: stable, and what the generated client uses.
     return route.name
@@ -91,27 +93,6 @@ def _body_limit(scope: Scope) -> int:
         if settings
         else Settings.model_fields["max_request_body_bytes"].default
     )
-
-
-def _wait_for_database(engine: Engine, timeout_seconds: float) -> None:
-    """Retry an unreachable database for a while: in a compose stack the database may still be
-    starting when the API does."""
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.5
-    while True:
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            return
-        except OperationalError as exc:
-            if time.monotonic() >= deadline:
-                raise DatabaseUnavailableError(
-                    f"cannot reach the database ({engine.url.render_as_string(hide_password=True)})"
-                    f" after {timeout_seconds:g} s: {type(exc.orig).__name__}"
-                ) from None
-            logger.warning("database not reachable yet; retrying in %.1f s", delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

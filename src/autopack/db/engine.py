@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.errors import ConfigurationError
+from autopack.errors import ConfigurationError, DatabaseUnavailableError
 from autopack.settings import Settings
 
 READ_ONLY_OPTION = "autopack_read_only"
@@ -93,3 +96,36 @@ def create_session_factory(engine: Engine, *, read_only: bool = False) -> sessio
     take the write lock, so any number of them can read while one writer writes."""
     bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
     return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def database_error_reason(exc: OperationalError) -> str:
+    """The driver's own first line of an error (no SQL, no SQLAlchemy boilerplate)."""
+    message = str(exc.orig if exc.orig is not None else exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
+def wait_for_database(
+    engine: Engine,
+    timeout_seconds: float,
+    on_retry: Callable[[float], None] | None = None,
+) -> None:
+    """Connect once, retrying with back-off for up to ``timeout_seconds``: in a compose stack the
+    database may still be starting. DatabaseUnavailableError (password hidden) when it never
+    answers; ``on_retry(delay)`` is told before each wait."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.5
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                label = engine.url.render_as_string(hide_password=True)
+                raise DatabaseUnavailableError(
+                    f"cannot reach the database {label}: {database_error_reason(exc)}"
+                ) from None
+            if on_retry is not None:
+                on_retry(delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

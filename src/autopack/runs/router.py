@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from autopack.api.deps import ReadSessionDep, SessionDep
+from autopack.api.responses import json_response
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.plans.loader import MalformedPlanError, load_plan
 from autopack.plans.models import Plan
 from autopack.runs import service
-from autopack.runs.schemas import (
-    CancelRequest,
-    Page,
-    PhaseRead,
-    RunDetail,
-    RunSummary,
-    run_detail,
-    run_summary,
-)
+from autopack.runs.schemas import CancelRequest, Page, PhaseRead, RunDetail, RunSummary
 from autopack.runs.states import RunState
+from autopack.runs.views import RunFilter, list_run_summaries, read_run_detail
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -65,7 +59,7 @@ def create_run(plan: PlanBody, session: SessionDep) -> RunDetail:
     """Create a QUEUED run from a plan. 409 when the run id is taken; nothing is written when
     the plan is rejected."""
     run = service.create_run(session, plan)
-    return run_detail(service.get_run(session, run.run_id, with_phases=True))
+    return read_run_detail(session, run.run_id)
 
 
 @router.post(
@@ -86,20 +80,18 @@ def list_runs(
     project: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> Page[RunSummary]:
+) -> Response:
     """Runs, newest first, filtered by state and project."""
-    runs, total = service.list_runs(
-        session, service.RunFilter(state=state, project=project), limit=limit, offset=offset
+    items, total = list_run_summaries(
+        session, RunFilter(state=state, project=project), limit=limit, offset=offset
     )
-    progress = service.phase_progress(session, [run.id for run in runs])
-    items = [run_summary(run, *progress.get(run.id, (0, 0))) for run in runs]
-    return Page[RunSummary](items=items, total=total, limit=limit, offset=offset)
+    return json_response(Page[RunSummary](items=items, total=total, limit=limit, offset=offset))
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def get_run(run_id: str, session: ReadSessionDep) -> RunDetail:
+def get_run(run_id: str, session: ReadSessionDep) -> Response:
     """A run with its tiers and phases."""
-    return run_detail(service.get_run(session, run_id, with_phases=True))
+    return json_response(read_run_detail(session, run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail)
@@ -108,12 +100,12 @@ def cancel_run(
 ) -> RunDetail:
     """Cancel a queued, running or paused run (409 naming the state otherwise)."""
     service.cancel_run(session, run_id, reason=body.reason if body else None)
-    return run_detail(service.get_run(session, run_id, with_phases=True))
+    return read_run_detail(session, run_id)
 
 
 @router.post("/{run_id}/phases/{phase_id}/retry", response_model=PhaseRead)
 def retry_phase(run_id: str, phase_id: str, session: SessionDep) -> PhaseRead:
     """Re-queue a FAILED phase; a run that its failure ended is reopened."""
     service.retry_phase(session, run_id, phase_id)
-    detail = run_detail(service.get_run(session, run_id, with_phases=True))
+    detail = read_run_detail(session, run_id)
     return next(p for tier in detail.tiers for p in tier.phases if p.phase_id == phase_id)

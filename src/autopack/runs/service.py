@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from autopack.db.base import utcnow
 from autopack.errors import ConflictError, IllegalTransitionError, NotFoundError
 from autopack.events.service import append_event
 from autopack.plans.models import Plan
-from autopack.projects.models import Project
 from autopack.projects.service import project_for_plan
 from autopack.runs.models import Phase, Run, Tier
 from autopack.runs.states import (
@@ -115,45 +113,8 @@ def _insert_run(session: Session, plan: Plan, run_id: str) -> Run:
     return run
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    state: RunState | None = None
-    project: str | None = None
-
-
-def list_runs(
-    session: Session, filters: RunFilter, *, limit: int, offset: int
-) -> tuple[list[Run], int]:
-    query = select(Run)
-    if filters.state is not None:
-        query = query.where(Run.state == filters.state)
-    if filters.project is not None:
-        query = query.join(Project).where(Project.name == filters.project)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    runs = session.scalars(
-        query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(runs), total
-
-
-def phase_progress(session: Session, run_pks: list[int]) -> dict[int, tuple[int, int]]:
-    """(phases complete, phases total) per run, in one query."""
-    if not run_pks:
-        return {}
-    complete = func.count().filter(Phase.state == PhaseState.COMPLETE)
-    rows = session.execute(
-        select(Phase.run_pk, complete, func.count())
-        .where(Phase.run_pk.in_(run_pks))
-        .group_by(Phase.run_pk)
-    ).all()
-    return {run_pk: (int(done or 0), int(total)) for run_pk, done, total in rows}
-
-
-def get_run(session: Session, run_id: str, *, with_phases: bool = False) -> Run:
-    query = select(Run).where(Run.run_id == run_id)
-    if with_phases:
-        query = query.options(selectinload(Run.tiers).selectinload(Tier.phases))
-    run = session.scalar(query)
+def get_run(session: Session, run_id: str) -> Run:
+    run = session.scalar(select(Run).where(Run.run_id == run_id))
     if run is None:
         raise NotFoundError(f"run {run_id!r} does not exist", details={"run_id": run_id})
     return run
