@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies are refused with 413"
     )
+    http_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Threads running the blocking part of HTTP requests (database work); more "
+        "mostly adds lock contention",
+    )
     sse_poll_interval_seconds: float = Field(
         default=0.5, gt=0, description="How often an event stream looks for new events"
     )

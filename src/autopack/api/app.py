@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -14,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from autopack import __version__
+from autopack.api.deps import Database
 from autopack.api.errors import install_error_handlers
 from autopack.api.health import router as health_router
 from autopack.api.middleware import BodySizeLimitMiddleware
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.db import migrate
-from autopack.db.engine import create_db_engine, create_session_factory, wait_for_database
+from autopack.db.engine import create_db_engine, wait_for_database
 from autopack.events.router import router as events_router
 from autopack.issues.router import router as issues_router
 from autopack.plans.models import Plan
@@ -49,10 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:
             engine.dispose()
             raise
+        # Database work of requests runs in anyio's thread pool. A few threads serve a single
+        # process best: dozens of threads trading the GIL on every row fetched cost more than
+        # they overlap (measured in bench/bench_get_run.py).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = resolved.http_threads
         app.state.settings = resolved
         app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
-        app.state.read_session_factory = create_session_factory(engine, read_only=True)
+        app.state.database = Database.for_engine(engine)
         app.state.schema_head = status.head
         try:
             yield

@@ -1,19 +1,41 @@
-"""Dependency aliases for route signatures (``SessionDep``, ``SettingsDep``, ...).
+"""Dependency aliases for route signatures (``DatabaseDep``, ``SettingsDep``).
 
-The plain accessors are ``async def`` on purpose: FastAPI runs a sync dependency in the
-threadpool, and a thread hop per dependency is a measurable share of a fast request.
+A route opens its database session in its own body (``with db.session() as session:``) rather
+than receiving one from a ``yield`` dependency: FastAPI would open and close such a session in
+other threadpool hops than the route's, and under load the hops that would close sessions (and
+give their connections back) can starve behind routes waiting for a connection. One hop per
+request, with the session's whole life inside it, cannot deadlock and is faster.
+
+The accessors are ``async def`` so that FastAPI calls them on the event loop, without a hop.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
+from autopack.db.engine import create_session_factory
 from autopack.settings import Settings
+
+
+@dataclass(frozen=True)
+class Database:
+    """The app's session factories."""
+
+    session: sessionmaker[Session]
+    # For work that only reads: on SQLite it never waits behind a writer.
+    read_session: sessionmaker[Session]
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> Database:
+        return cls(
+            session=create_session_factory(engine),
+            read_session=create_session_factory(engine, read_only=True),
+        )
 
 
 async def get_settings(request: Request) -> Settings:
@@ -21,39 +43,10 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_session_factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
-
-
-async def get_read_session_factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.read_session_factory
-    return factory
-
-
-async def _session(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
-    # Creating a Session does no I/O (it connects on first use, inside the route's thread);
-    # closing it may (rollback, return to the pool), so that happens in the threadpool.
-    session = factory()
-    try:
-        yield session
-    finally:
-        await run_in_threadpool(session.close)
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    async for session in _session(request.app.state.session_factory):
-        yield session
-
-
-async def get_read_session(request: Request) -> AsyncIterator[Session]:
-    async for session in _session(request.app.state.read_session_factory):
-        yield session
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
-SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
-# For routes that only read: they never wait behind a writer on SQLite.
-ReadSessionDep = Annotated[Session, Depends(get_read_session)]
-ReadSessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_read_session_factory)]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from autopack.api.deps import ReadSessionDep, ReadSessionFactoryDep, SettingsDep
+from autopack.api.deps import DatabaseDep, SettingsDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.events import service
 from autopack.events.models import Event
@@ -36,13 +36,14 @@ def _read(event: Event, run_id: str) -> EventRead:
 @router.get("", response_model=EventPage)
 def list_run_events(
     run_id: str,
-    session: ReadSessionDep,
+    db: DatabaseDep,
     after: Annotated[int, Query(ge=0, description="Only events with a larger id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """A run's events in order, one page at a time."""
-    run = get_run(session, run_id)
-    events = service.list_events(session, run.id, after_id=after, limit=limit)
+    with db.read_session() as session:
+        run = get_run(session, run_id)
+        events = service.list_events(session, run.id, after_id=after, limit=limit)
     return EventPage(
         items=[_read(event, run_id) for event in events],
         next_after=events[-1].id if len(events) == limit else None,
@@ -57,7 +58,7 @@ def list_run_events(
 async def stream_run_events(
     run_id: str,
     request: Request,
-    factory: ReadSessionFactoryDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -65,7 +66,7 @@ async def stream_run_events(
     """The run's events as Server-Sent Events, live. Reconnecting with ``Last-Event-ID`` (or
     ``?after=``) resumes after that event. The stream ends once the run has finished and every
     event has been sent."""
-    run_pk = await run_in_threadpool(_run_pk, factory, run_id)
+    run_pk = await run_in_threadpool(_run_pk, db.read_session, run_id)
     cursor = after or 0
     if last_event_id and last_event_id.strip().isdigit():
         cursor = max(cursor, int(last_event_id.strip()))
@@ -74,7 +75,7 @@ async def stream_run_events(
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal cursor
         while not await request.is_disconnected():
-            batch, finished = await run_in_threadpool(_poll, factory, run_pk, cursor)
+            batch, finished = await run_in_threadpool(_poll, db.read_session, run_pk, cursor)
             for event in batch:
                 cursor = event.id
                 yield ServerSentEvent(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from autopack.api.deps import ReadSessionDep, SessionDep
+from autopack.api.deps import DatabaseDep
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.issues import service
 from autopack.issues.models import IssueSeverity, IssueStatus
@@ -19,25 +19,28 @@ router = APIRouter(tags=["issues"], responses=ERROR_RESPONSES)
     status_code=status.HTTP_201_CREATED,
     response_model=IssueOccurrenceRead,
 )
-def record_issue(run_id: str, body: IssueCreate, session: SessionDep) -> IssueOccurrenceRead:
+def record_issue(run_id: str, body: IssueCreate, db: DatabaseDep) -> IssueOccurrenceRead:
     """Record an issue seen in a run; the project's backlog entry for its key counts it."""
-    run = get_run(session, run_id)
-    service.record_issue(session, run, body)
-    return service.list_run_issues(session, run)[-1]
+    with db.session() as session:
+        run = get_run(session, run_id)
+        service.record_issue(session, run, body)
+        return service.list_run_issues(session, run)[-1]
 
 
 @router.get("/runs/{run_id}/issues", response_model=list[IssueOccurrenceRead])
-def list_run_issues(run_id: str, session: ReadSessionDep) -> list[IssueOccurrenceRead]:
+def list_run_issues(run_id: str, db: DatabaseDep) -> list[IssueOccurrenceRead]:
     """Every issue sighting of a run, in order."""
-    return service.list_run_issues(session, get_run(session, run_id))
+    with db.read_session() as session:
+        return service.list_run_issues(session, get_run(session, run_id))
 
 
 @router.get("/projects/{project}/issues", response_model=list[BacklogIssueRead])
 def list_project_issues(
     project: str,
-    session: ReadSessionDep,
+    db: DatabaseDep,
     status: IssueStatus | None = None,
     severity: IssueSeverity | None = None,
 ) -> list[BacklogIssueRead]:
     """The project's backlog: one entry per issue_key with occurrence count and age in runs."""
-    return service.list_backlog(session, project, status=status, severity=severity)
+    with db.read_session() as session:
+        return service.list_backlog(session, project, status=status, severity=severity)

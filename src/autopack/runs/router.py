@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
-from autopack.api.deps import ReadSessionDep, SessionDep
+from autopack.api.deps import DatabaseDep
 from autopack.api.responses import json_response
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.plans.loader import MalformedPlanError, load_plan
@@ -55,11 +55,12 @@ PlanBody = Annotated[Plan, Depends(plan_body)]
     response_model=RunDetail,
     openapi_extra=PLAN_REQUEST_BODY,
 )
-def create_run(plan: PlanBody, session: SessionDep) -> RunDetail:
+def create_run(plan: PlanBody, db: DatabaseDep) -> Response:
     """Create a QUEUED run from a plan. 409 when the run id is taken; nothing is written when
     the plan is rejected."""
-    run = service.create_run(session, plan)
-    return read_run_detail(session, run.run_id)
+    with db.session() as session:
+        run = service.create_run(session, plan)
+        return json_response(read_run_detail(session, run.run_id), status.HTTP_201_CREATED)
 
 
 @router.post(
@@ -68,44 +69,49 @@ def create_run(plan: PlanBody, session: SessionDep) -> RunDetail:
     response_model=RunDetail,
     openapi_extra=PLAN_REQUEST_BODY,
 )
-def start_run(plan: PlanBody, session: SessionDep) -> RunDetail:
+def start_run(plan: PlanBody, db: DatabaseDep) -> Response:
     """The original system's v7 route: the same as ``POST /api/runs``."""
-    return create_run(plan, session)
+    return create_run(plan, db)
 
 
 @router.get("", response_model=Page[RunSummary])
 def list_runs(
-    session: ReadSessionDep,
+    db: DatabaseDep,
     state: RunState | None = None,
     project: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Runs, newest first, filtered by state and project."""
-    items, total = list_run_summaries(
-        session, RunFilter(state=state, project=project), limit=limit, offset=offset
-    )
+    with db.read_session() as session:
+        items, total = list_run_summaries(
+            session, RunFilter(state=state, project=project), limit=limit, offset=offset
+        )
     return json_response(Page[RunSummary](items=items, total=total, limit=limit, offset=offset))
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def get_run(run_id: str, session: ReadSessionDep) -> Response:
+def get_run(run_id: str, db: DatabaseDep) -> Response:
     """A run with its tiers and phases."""
-    return json_response(read_run_detail(session, run_id))
+    with db.read_session() as session:
+        return json_response(read_run_detail(session, run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail)
 def cancel_run(
-    run_id: str, session: SessionDep, body: Annotated[CancelRequest | None, Body()] = None
-) -> RunDetail:
+    run_id: str, db: DatabaseDep, body: Annotated[CancelRequest | None, Body()] = None
+) -> Response:
     """Cancel a queued, running or paused run (409 naming the state otherwise)."""
-    service.cancel_run(session, run_id, reason=body.reason if body else None)
-    return read_run_detail(session, run_id)
+    with db.session() as session:
+        service.cancel_run(session, run_id, reason=body.reason if body else None)
+        return json_response(read_run_detail(session, run_id))
 
 
 @router.post("/{run_id}/phases/{phase_id}/retry", response_model=PhaseRead)
-def retry_phase(run_id: str, phase_id: str, session: SessionDep) -> PhaseRead:
+def retry_phase(run_id: str, phase_id: str, db: DatabaseDep) -> Response:
     """Re-queue a FAILED phase; a run that its failure ended is reopened."""
-    service.retry_phase(session, run_id, phase_id)
-    detail = read_run_detail(session, run_id)
-    return next(p for tier in detail.tiers for p in tier.phases if p.phase_id == phase_id)
+    with db.session() as session:
+        service.retry_phase(session, run_id, phase_id)
+        detail = read_run_detail(session, run_id)
+    phase = next(p for tier in detail.tiers for p in tier.phases if p.phase_id == phase_id)
+    return json_response(phase)

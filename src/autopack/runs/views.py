@@ -7,7 +7,6 @@ columns the response needs, in three statements whatever the size of the run.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,47 +114,36 @@ def read_run_detail(session: Session, run_id: str) -> RunDetail:
     row = connection.execute(_RUN_DETAIL, {"run_id": run_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"run {run_id!r} does not exist", details={"run_id": run_id})
-    tier_rows = connection.execute(_RUN_TIERS, {"run_pk": row.id}).all()
-    tier_ids = {tier.id: tier.tier_id for tier in tier_rows}
-    phases_by_tier: dict[int, list[PhaseRead]] = defaultdict(list)
-    for phase in connection.execute(_RUN_PHASES, {"run_pk": row.id}):
-        fields = phase._asdict()
-        tier_pk = fields.pop("tier_pk")
-        phases_by_tier[tier_pk].append(PhaseRead(tier_id=tier_ids[tier_pk], **fields))
-    tiers = [
-        TierRead(
-            **{key: value for key, value in tier._asdict().items() if key != "id"},
-            phases=phases_by_tier[tier.id],
-        )
-        for tier in tier_rows
-    ]
-    phases = [phase for tier in tiers for phase in tier.phases]
-    complete = sum(1 for phase in phases if phase.state is PhaseState.COMPLETE)
-    summary = _summary(row, complete, len(phases))
-    return RunDetail(
-        **summary.model_dump(),
-        **{column.name: getattr(row, column.name) for column in _DETAIL_COLUMNS},
-        tiers=tiers,
-    )
+    # Built as plain dicts and validated once, in one call into pydantic's core.
+    tiers: dict[int, dict[str, Any]] = {}
+    for tier_row in connection.execute(_RUN_TIERS, {"run_pk": row.id}).all():
+        tier = dict(tier_row._mapping)
+        tier["phases"] = []
+        tiers[tier.pop("id")] = tier
+    complete = total = 0
+    for phase_row in connection.execute(_RUN_PHASES, {"run_pk": row.id}).all():
+        phase = dict(phase_row._mapping)
+        tier = tiers[phase.pop("tier_pk")]
+        phase["tier_id"] = tier["tier_id"]
+        tier["phases"].append(phase)
+        total += 1
+        complete += phase["state"] is PhaseState.COMPLETE
+    detail = _summary_fields(row, complete, total)  # with the detail columns the row holds
+    detail["tiers"] = list(tiers.values())
+    return RunDetail.model_validate(detail)
 
 
 def _summary(row: Any, phases_complete: int, phases_total: int) -> RunSummary:
-    return RunSummary(
-        run_id=row.run_id,
-        project=row.project,
-        goal=row.goal,
-        state=row.state,
-        safety_profile=row.safety_profile,
-        failure_reason=row.failure_reason,
-        phases_total=phases_total,
-        phases_complete=phases_complete,
-        budget=Budget(**{name: getattr(row, name) for name in _BUDGET_FIELDS}),
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
+    return RunSummary.model_validate(_summary_fields(row, phases_complete, phases_total))
 
 
+def _summary_fields(row: Any, phases_complete: int, phases_total: int) -> dict[str, Any]:
+    fields = dict(row._mapping)
+    fields.pop("id")
+    fields["budget"] = {name: fields.pop(name) for name in _BUDGET_FIELDS}
+    fields["phases_complete"] = phases_complete
+    fields["phases_total"] = phases_total
+    return fields
 def _phase_progress(session: Session, run_pks: list[int]) -> dict[int, tuple[int, int]]:
     """(phases complete, phases total) per run, in one query."""
     if not run_pks:
