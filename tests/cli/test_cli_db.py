@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopack.db import migrate
+from autopack.db.engine import create_db_engine
 from tests.cli.support import Invoke, assert_clean_failure, clean_env, make_invoke
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database, make_settings
 
 HEAD = migrate.head_revision()
 
@@ -120,3 +121,37 @@ def test_upgrade_of_the_embedded_default_creates_its_directory(
     assert result.exit_code == 0, result.output
     assert (runs_dir / "autopack.db").is_file()
     assert f"sqlite:///{runs_dir / 'autopack.db'}" in result.stdout
+
+
+def test_revision_writes_nothing_when_models_and_migrations_agree(cli: Invoke) -> None:
+    versions = migrate.MIGRATIONS_DIR / "versions"
+    before = sorted(p.name for p in versions.glob("*.py"))
+    result = cli("db", "revision", "-m", "nothing")
+    assert result.exit_code == 0, result.output
+    assert "nothing to generate" in result.stdout
+    assert sorted(p.name for p in versions.glob("*.py")) == before
+
+
+def test_revision_generates_the_missing_schema_change(tmp_path: Path) -> None:
+    """A database at head that lacks a table the models declare: autogenerate writes a migration
+    creating it, numbered after the head (into a scratch directory here, not the package)."""
+    engine = create_db_engine(make_settings(f"sqlite:///{tmp_path / 'dev.db'}", tmp_path))
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE api_keys")
+    scratch = tmp_path / "versions"
+    scratch.mkdir()
+    path = migrate.new_revision(engine, "restore api keys", versions_dir=scratch)
+    engine.dispose()
+    assert path is not None and path.parent == scratch
+    text = path.read_text()
+    assert f"down_revision: str | None = '{HEAD}'" in text
+    assert "op.create_table('api_keys'" in text
+    assert path.name.startswith(f"{int(HEAD) + 1:04d}_")
+
+
+def test_revision_refuses_a_database_behind_head(tmp_path: Path) -> None:
+    cli = sqlite_cli(tmp_path / "empty.db", tmp_path / "runs")
+    result = cli("db", "revision", "-m", "x")
+    assert_clean_failure(result)
+    assert "autopack db upgrade" in result.output

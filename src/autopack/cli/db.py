@@ -105,3 +105,22 @@ def current() -> None:
         else:
             verdict = Text("status:           behind; run `autopack db upgrade`", style="yellow")
         out.print(verdict, soft_wrap=True)
+
+
+@app.command("revision")
+def revision(
+    message: Annotated[
+        str, typer.Option("--message", "-m", help="What the migration changes, in a few words.")
+    ],
+) -> None:
+    """For developers: autogenerate the next migration from the differences between the models
+    and the database's schema (which must be at head). Writes nothing when they agree."""
+    with context.open_database(require_schema=False) as ctx:
+        path = migrate.new_revision(ctx.engine, message)
+        out = context.stdout()
+        if path is None:
+            out.print(
+                Text("the models and the migrations agree: nothing to generate", style="green")
+            )
+            return
+        out.print(Text(f"wrote {path}; read it before committing", style="green"), soft_wrap=True)

@@ -9,6 +9,7 @@ migrates first — on PostgreSQL under an advisory lock, so replicas starting to
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +108,49 @@ def downgrade(engine: Engine, revision: str) -> None:
     with engine.connect() as connection, _one_migrator(connection):
         command.downgrade(alembic_config(connection), revision)
         connection.commit()
+
+
+def pending_model_changes(engine: Engine) -> list[object]:
+    """What autogenerate would put in a new migration: differences between the models and the
+    database's schema (the database should be at head)."""
+    from alembic.autogenerate import compare_metadata
+
+    from autopack.db.models import Base
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def new_revision(engine: Engine, message: str, *, versions_dir: Path | None = None) -> Path | None:
+    """Autogenerate the next migration from the models' differences with ``engine``'s schema,
+    which must be at head. Returns the new file, or None when there is nothing to migrate."""
+    status = schema_status(engine)
+    if not status.up_to_date:
+        raise SchemaNotReadyError(
+            f"the database is at revision {status.current}, not at head {status.head}: run "
+            "`autopack db upgrade` first, so that the new migration holds only the new changes"
+        )
+    if not pending_model_changes(engine):
+        return None
+    head = status.head
+    rev_id = f"{int(head) + 1:04d}" if head.isdigit() else None
+    with engine.connect() as connection, _one_migrator(connection):
+        config = alembic_config(connection)
+        if versions_dir is not None:
+            config.set_main_option(
+                "version_locations", f"{MIGRATIONS_DIR / 'versions'}{os.pathsep}{versions_dir}"
+            )
+        script = command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            rev_id=rev_id,
+            version_path=str(versions_dir) if versions_dir is not None else None,
+        )
+    if script is None or isinstance(script, list):
+        raise RuntimeError("alembic did not generate exactly one migration")
+    return Path(script.path)
 
 
 def ensure_schema(engine: Engine, *, bootstrap: bool) -> SchemaStatus:

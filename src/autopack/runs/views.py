@@ -144,6 +144,8 @@ def _summary_fields(row: Any, phases_complete: int, phases_total: int) -> dict[s
     fields["phases_complete"] = phases_complete
     fields["phases_total"] = phases_total
     return fields
+
+
 def _phase_progress(session: Session, run_pks: list[int]) -> dict[int, tuple[int, int]]:
     """(phases complete, phases total) per run, in one query."""
     if not run_pks:
