@@ -1,0 +1,1 @@
+"""Model providers, routing between models, prices, and the replay/record cassettes."""
