@@ -153,6 +153,42 @@ class Settings(BaseSettings):
         default="info", description="Log level of the server"
     )
 
+    # --- executor ----------------------------------------------------------------------------
+    executor_threads: int = Field(
+        default=1, ge=0, le=64, description="Runs `autopack serve` executes at once (0: none)"
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Builder attempts per phase unless the plan says"
+    )
+    test_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="A test command running longer is killed"
+    )
+    test_output_limit_bytes: int = Field(
+        default=200_000, ge=1024, description="Test output kept per run (head and tail)"
+    )
+    heartbeat_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often an executor proves it is alive"
+    )
+    stale_heartbeat_seconds: float = Field(
+        default=60.0, gt=0, description="A phase whose heartbeat is older is taken over"
+    )
+    context_token_budget: int = Field(
+        default=60_000, ge=1000, description="Most tokens of context given to the builder"
+    )
+    max_files_per_attempt: int = Field(
+        default=50, ge=1, description="Most files one builder attempt may change"
+    )
+    max_file_bytes: int = Field(
+        default=1_000_000, ge=1, description="Largest file a builder attempt may write"
+    )
+    routing_file: Path | None = Field(
+        default=None, description="Model routing and prices (YAML); the shipped default if unset"
+    )
+    replay_cassette: Path | None = Field(
+        default=None,
+        description="Serve every model call from this recorded cassette (offline, deterministic)",
+    )
+
     # --- model providers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = _secret("Anthropic API key", env="ANTHROPIC_API_KEY")
     openai_api_key: SecretStr | None = _secret("OpenAI API key", env="OPENAI_API_KEY")
@@ -187,3 +223,9 @@ class Settings(BaseSettings):
         if self.database_url is None:
             return f"sqlite:///{self.embedded_database_path}"
         return self.database_url.get_secret_value()
+
+
+def process_environment() -> dict[str, str]:
+    """The environment this process was started with: the base for the environment of child
+    processes (a project's test command), which the caller scrubs of secrets."""
+    return dict(os.environ)

@@ -1,0 +1,129 @@
+"""``autopack run`` and ``autopack demo``: execute a plan in this process, with a live view of
+its events, and exit 0 only when the run ends DONE_SUCCESS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.cli import context
+from autopack.cli.plan import read_plan
+from autopack.cli.runs import _detail_view
+from autopack.events.service import list_events
+from autopack.executor.environment import build_environment
+from autopack.executor.service import execute, submit
+from autopack.runs.service import get_run
+from autopack.runs.states import RunState
+from autopack.runs.views import read_run_detail
+
+
+def run(
+    plan_file: Annotated[str, typer.Argument(help="The plan (YAML or JSON); `-` reads stdin.")],
+    repo: Annotated[
+        str, typer.Option("--repo", help="The project's git repository: a path or a URL.")
+    ],
+) -> None:
+    """Create a run of PLAN_FILE for the repository and execute it here, showing its progress.
+    Exits 0 only when the run ends DONE_SUCCESS."""
+    plan = read_plan(plan_file)
+    source = str(Path(repo).resolve()) if Path(repo).exists() else repo
+    with context.open_database() as ctx:
+        env = build_environment(ctx.settings, ctx.session_factory)
+        run_id = submit(ctx.session_factory, plan, source)
+        with _follow(ctx.session_factory, run_id):
+            final = execute(env, run_id)
+        _finish(ctx.session_factory, run_id, final)
+
+
+def demo() -> None:
+    """Run the bundled demo offline: a small Python library, a plan of two tiers and four
+    phases, and recorded model replies. Leaves a run the API and dashboard can show."""
+    from autopack.demo.run import run_demo
+
+    with context.open_database() as ctx:
+        started: dict[str, Any] = {}
+        follower: list[Any] = []
+
+        def on_start(run_id: str) -> None:
+            started["run_id"] = run_id
+            follower.append(_follow(ctx.session_factory, run_id))
+            follower[0].__enter__()
+
+        try:
+            final = run_demo(settings=ctx.settings, on_start=on_start)
+        finally:
+            if follower:
+                follower[0].__exit__(None, None, None)
+        _finish(ctx.session_factory, started["run_id"], RunState(final))
+
+
+def _finish(sessions: sessionmaker[Session], run_id: str, final: RunState) -> None:
+    with sessions() as session:
+        detail = read_run_detail(session, run_id)
+    out = context.stdout()
+    out.print()
+    out.print(_detail_view(detail), soft_wrap=False)
+    if final is not RunState.DONE_SUCCESS:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _follow(sessions: sessionmaker[Session], run_id: str) -> Iterator[None]:
+    """Print the run's events as they are written, from another thread, until the block ends."""
+    stop = threading.Event()
+    out = context.stdout()
+
+    def follow() -> None:
+        cursor = 0
+        while True:
+            with sessions() as session:
+                run = get_run(session, run_id)
+                events = list_events(session, run.id, after_id=cursor, limit=200)
+            for event in events:
+                cursor = event.id
+                out.print(_event_line(event.type, event.phase_id, event.payload), soft_wrap=True)
+            if not events and stop.is_set():
+                return
+            if not events:
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=follow, name="autopack-follow", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _event_line(kind: str, phase_id: str | None, payload: dict[str, Any]) -> Text:
+    where = f"[{phase_id}] " if phase_id else ""
+    if kind.endswith("state_changed"):
+        subject = kind.split(".")[0]
+        if subject == "tier":
+            subject = f"tier {payload.get('tier_id')}"
+        reason = f" ({payload['reason']})" if payload.get("reason") else ""
+        style = (
+            "green"
+            if payload.get("to") in ("COMPLETE", "DONE_SUCCESS")
+            else ("red" if str(payload.get("to", "")).startswith(("FAILED", "DONE_FAILED")) else "")
+        )
+        return Text(
+            f"{where}{subject} {payload.get('from')} -> {payload.get('to')}{reason}", style=style
+        )
+    if kind == "llm.call":
+        return Text(
+            f"{where}{payload.get('role')} {payload.get('model')}: "
+            f"{payload.get('input_tokens')} in / {payload.get('output_tokens')} out, "
+            f"${payload.get('cost_usd')}",
+            style="dim",
+        )
+    details = ", ".join(f"{key}={value}" for key, value in payload.items())
+    return Text(f"{where}{kind} {details}", style="dim")

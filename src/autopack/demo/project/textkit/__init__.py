@@ -1,0 +1,1 @@
+"""textkit: small, dependable text utilities."""

@@ -1,0 +1,47 @@
+"""Running the demo: a fresh copy of the demo project, the demo plan, the recorded replies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from autopack.db import migrate
+from autopack.db.engine import create_db_engine, create_session_factory
+from autopack.demo import CASSETTE_FILE, demo_plan, prepare_project
+from autopack.executor.environment import build_environment
+from autopack.executor.service import execute, submit
+from autopack.llm.provider import Provider
+from autopack.llm.replay import ReplayProvider
+from autopack.runs.service import new_run_id
+from autopack.settings import Settings
+
+
+def run_demo(
+    runs_dir: Path | None = None,
+    *,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    quiet: bool = False,
+    on_start: Callable[[str], None] | None = None,
+) -> str:
+    """Run the demo to its end; returns the run's final state. ``runs_dir`` (for a throwaway
+    run) means a fresh embedded database there; otherwise ``settings``' database is used."""
+    if settings is None:
+        settings = Settings(_env_file=None, runs_dir=runs_dir or Path(".autonomous_runs"))
+    engine = create_db_engine(settings)
+    try:
+        migrate.ensure_schema(
+            engine, bootstrap=settings.uses_embedded_database or settings.db_bootstrap
+        )
+        sessions = create_session_factory(engine)
+        repo = prepare_project(settings.runs_dir / "demo-project")
+        run_id = new_run_id().replace("run-", "demo-", 1)
+        submit(sessions, demo_plan(run_id), str(repo.resolve()))
+        if on_start is not None:
+            on_start(run_id)
+        env = build_environment(
+            settings, sessions, provider=provider or ReplayProvider(CASSETTE_FILE)
+        )
+        return execute(env, run_id).value
+    finally:
+        engine.dispose()

@@ -1,0 +1,937 @@
+"""Executing a run: its phases in order, each through builder attempts, governance, the test
+gate and the auditor, committed on the run's integration branch (ARCHITECTURE §5).
+
+Crash safety: every step is recorded before the next begins. A restarted executor (``resume``)
+reconciles a phase left in flight: if its commit made it to the branch (found by its trailer),
+the phase is completed with that commit; otherwise the worktree is reset to the last good commit
+and the attempt starts again. Nothing is lost but the attempt in flight, and no commit is made
+twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.db.base import utcnow
+from autopack.errors import AutopackError
+from autopack.events.service import append_event
+from autopack.executor import gate as gate_module
+from autopack.executor.artifacts import RunArtifacts
+from autopack.executor.auditor import (
+    AuditorReplyError,
+    build_auditor_messages,
+    parse_auditor_verdict,
+)
+from autopack.executor.context import PhaseBrief, build_context, describe_failure
+from autopack.executor.edits import EditError, apply_edits, parse_reply
+from autopack.executor.governance import GovernanceLimits, check_changes, write_changes
+from autopack.executor.prompts import BUILDER_SYSTEM_PROMPT
+from autopack.executor.repomap import approximate_tokens
+from autopack.executor.testrun import TestRun, run_tests
+from autopack.executor.workspace import (
+    PHASE_TRAILER,
+    RUN_TRAILER,
+    Workspace,
+    WorkspaceError,
+    git_environment,
+)
+from autopack.issues.models import IssueSeverity, IssueSource
+from autopack.issues.schemas import IssueCreate
+from autopack.issues.service import record_issue
+from autopack.llm.budget import (
+    BudgetExhaustedError,
+    BudgetLimits,
+    BudgetScope,
+    BudgetUsage,
+    fit_max_tokens,
+)
+from autopack.llm.pricing import completion_cost, prompt_tokens_upper_bound
+from autopack.llm.provider import (
+    CallContext,
+    Completion,
+    CompletionRequest,
+    Message,
+    Provider,
+    ProviderError,
+)
+from autopack.llm.routing import ModelChoice, Router
+from autopack.runs import execution
+from autopack.runs.models import Attempt, Phase, Run, SafetyProfile, Tier
+from autopack.runs.states import PhaseState, RunState, transition_phase, transition_run
+from autopack.settings import Settings
+from autopack.usage.models import LlmRole
+
+logger = logging.getLogger(__name__)
+
+AUDITOR_CONTEXT_TOKENS = 12_000
+
+
+@dataclass(frozen=True)
+class ExecutorEnvironment:
+    """What executing needs from outside: settings, the database, a model provider, routing,
+    and the environment test commands start from (scrubbed of secrets by the test runner)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    provider: Provider
+    router: Router
+    base_env: Mapping[str, str]
+    secrets: list[str]
+    secret_env_names: list[str]
+    worker_id: str
+
+
+class RunStopped(Exception):  # noqa: N818 - control flow, not an error
+    """The run reached an end state (or was paused/cancelled) while a phase was executing."""
+
+    def __init__(self, state: RunState, reason: str | None) -> None:
+        super().__init__(reason or state.value)
+        self.state = state
+        self.reason = reason
+
+
+@dataclass
+class _Failure:
+    """Why an attempt failed: fed back to the next attempt and recorded as an issue."""
+
+    outcome: str
+    reason: str
+    signature: str
+    source: IssueSource
+    severity: IssueSeverity = IssueSeverity.MAJOR
+    feedback: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class RunExecutor:
+    """Executes one run to an end state. Safe to call again on the same run after a crash."""
+
+    def __init__(self, env: ExecutorEnvironment, run_id: str) -> None:
+        self.env = env
+        self.settings = env.settings
+        self.run_id = run_id
+        self.artifacts = RunArtifacts(self.settings.runs_dir, run_id, env.secrets)
+        self.cancel = threading.Event()
+        self._baselines: dict[str, TestRun] = {}
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def execute(self) -> RunState:
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            if run.state is RunState.QUEUED:
+                transition_run(session, run, RunState.RUNNING)
+                session.commit()
+            elif run.state is not RunState.RUNNING:
+                return run.state
+        try:
+            workspace = self._open_workspace()
+            self._execute_phases(workspace)
+        except RunStopped as stop:
+            return self._end(stop.state, stop.reason)
+        except AutopackError as exc:
+            # Something around the phase could not be done (the test command could not start,
+            # the context cannot fit, git failed): the run cannot go on by itself.
+            self._fail_active_phase(exc.message)
+            return self._end(RunState.DONE_FAILED_ENVIRONMENT, exc.message)
+        return self._end(RunState.DONE_SUCCESS, None)
+
+    def _fail_active_phase(self, reason: str) -> None:
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            phase = execution.active_phase(session, run)
+            if phase is not None:
+                transition_phase(session, phase, PhaseState.FAILED, reason=reason)
+                session.commit()
+
+    def _open_workspace(self) -> Workspace:
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            project = execution.project_of(session, run)
+            if not project.repo:
+                raise RunStopped(
+                    RunState.DONE_FAILED_ENVIRONMENT,
+                    f"project {project.name!r} has no repository; register it with a repo path "
+                    "or URL",
+                )
+            try:
+                workspace = Workspace.create(
+                    project.repo, run.run_id, self.settings.runs_dir, base_env=self.env.base_env
+                )
+            except WorkspaceError as exc:
+                raise RunStopped(RunState.DONE_FAILED_ENVIRONMENT, exc.message) from None
+            if run.base_commit is None:
+                run.base_commit = workspace.base_commit
+                run.head_commit = workspace.base_commit
+                run.integration_branch = workspace.branch
+                dirty = list(workspace.dirty_source)
+                append_event(
+                    session,
+                    run,
+                    "workspace.ready",
+                    {
+                        "branch": workspace.branch,
+                        "base_commit": workspace.base_commit,
+                        "uncommitted_changes_ignored": dirty[:50],
+                    },
+                )
+                session.commit()
+            return workspace
+
+    def _execute_phases(self, workspace: Workspace) -> None:
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            phase_ids = [phase.id for phase in execution.phases_in_order(session, run)]
+        for phase_pk in phase_ids:
+            with self.env.sessions() as session:
+                phase = session.get_one(Phase, phase_pk)
+                state = phase.state
+            if state in (PhaseState.COMPLETE, PhaseState.SKIPPED):
+                continue
+            if state is PhaseState.FAILED:
+                raise RunStopped(
+                    RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW,
+                    f"phase {phase.phase_id} has failed; retry it to continue",
+                )
+            PhaseExecutor(self, workspace, phase_pk).execute()
+
+    def _end(self, state: RunState, reason: str | None) -> RunState:
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            if run.state is RunState.RUNNING:
+                transition_run(session, run, state, reason=reason)
+                session.commit()
+            final = run.state
+            self.artifacts.write_summary(run_summary_markdown(session, run))
+        return final
+
+    # --- shared helpers -----------------------------------------------------------------------
+
+    def check_still_running(self, session: Session, run: Run) -> None:
+        session.refresh(run)
+        if run.state is RunState.CANCELLED:
+            self.cancel.set()
+            raise RunStopped(RunState.CANCELLED, run.failure_reason)
+        if run.state is not RunState.RUNNING:
+            raise RunStopped(run.state, run.failure_reason)
+        limit = run.max_duration_minutes
+        if limit is not None and run.started_at is not None:
+            elapsed = utcnow() - run.started_at
+            if elapsed > timedelta(minutes=limit):
+                raise RunStopped(
+                    RunState.DONE_FAILED_BUDGET_EXHAUSTED,
+                    f"the run has taken {elapsed.total_seconds() / 60:.1f} minutes, over its "
+                    f"max_duration_minutes of {limit}",
+                )
+
+    def baseline(self, workspace: Workspace, command: str, base_commit: str) -> TestRun:
+        """The test command's result at the base commit, once per command per executor."""
+        cached = self._baselines.get(command)
+        if cached is not None:
+            return cached
+        checkout = self.artifacts.baseline_dir / f"checkout-{len(self._baselines)}"
+        _git(
+            workspace,
+            self.env.base_env,
+            "worktree",
+            "add",
+            "--force",
+            "--detach",
+            str(checkout),
+            base_commit,
+        )
+        try:
+            result = self.run_test_command(command, checkout, label="baseline")
+        finally:
+            _git(workspace, self.env.base_env, "worktree", "remove", "--force", str(checkout))
+        self.artifacts.write(
+            self.artifacts.baseline_dir / f"baseline-{len(self._baselines)}.log",
+            f"$ {command}\n{result.output}",
+        )
+        self._baselines[command] = result
+        return result
+
+    def run_test_command(self, command: str, cwd: Path, *, label: str) -> TestRun:
+        return run_tests(
+            command,
+            cwd,
+            env=self.env.base_env,
+            secret_names=self.env.secret_env_names,
+            timeout_s=self.settings.test_timeout_seconds,
+            output_limit_bytes=self.settings.test_output_limit_bytes,
+            junit_dir=self.artifacts.root / "junit",
+            cancel=self.cancel,
+        )
+
+
+class PhaseExecutor:
+    """One phase, attempt after attempt, until it is committed or it fails."""
+
+    def __init__(self, runner: RunExecutor, workspace: Workspace, phase_pk: int) -> None:
+        self.runner = runner
+        self.env = runner.env
+        self.settings = runner.settings
+        self.workspace = workspace
+        self.phase_pk = phase_pk
+
+    def execute(self) -> None:
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            run = session.get_one(Run, phase.run_pk)
+            self.runner.check_still_running(session, run)
+            if self._recover(session, run, phase):
+                return
+            if phase.state is PhaseState.QUEUED:
+                transition_phase(
+                    session,
+                    phase,
+                    PhaseState.EXECUTING,
+                    values={"claimed_by": self.env.worker_id, "heartbeat_at": utcnow()},
+                )
+                session.commit()
+            max_attempts = phase.max_attempts or self.settings.max_attempts
+            first_attempt = phase.attempts_count + 1
+        with _Heartbeat(self.env, self.phase_pk, self.runner):
+            self._attempts(first_attempt, max_attempts)
+
+    # --- crash recovery -----------------------------------------------------------------------
+
+    def _recover(self, session: Session, run: Run, phase: Phase) -> bool:
+        """Reconcile a phase a crashed executor left in flight. True when it is now COMPLETE."""
+        if phase.state in (PhaseState.QUEUED, PhaseState.COMPLETE):
+            return phase.state is PhaseState.COMPLETE
+        committed = self.workspace.find_commit_with_trailer(PHASE_TRAILER, phase.phase_id)
+        unfinished = session.query(Attempt).filter(
+            Attempt.phase_pk == phase.id, Attempt.finished_at.is_(None)
+        )
+        for attempt in unfinished:
+            execution.finish_attempt(
+                session,
+                attempt,
+                execution.AttemptOutcome(
+                    outcome="success" if committed else "interrupted",
+                    failure_reason=None if committed else "the executor stopped mid-attempt",
+                ),
+            )
+        reason = "recovered after the executor stopped"
+        path = _COMPLETE_PATH if committed else _RESTART_PATH
+        for state in path.get(phase.state, ()):
+            values: dict[str, Any] = {"claimed_by": self.env.worker_id, "heartbeat_at": utcnow()}
+            if state is PhaseState.COMPLETE and committed:
+                values["commit_sha"] = committed
+            transition_phase(session, phase, state, reason=reason, values=values)
+        if committed:
+            run.head_commit = committed
+            append_event(
+                session, run, "phase.recovered", {"commit": committed}, phase_id=phase.phase_id
+            )
+        else:
+            self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
+        session.commit()
+        return committed is not None
+
+    # --- attempts -----------------------------------------------------------------------------
+
+    def _attempts(self, first: int, max_attempts: int) -> None:
+        feedback: str | None = None
+        failures = 0
+        previous: tuple[str, str | None] | None = None  # (signature, model) of the last failure
+        escalate = 0
+        number = first
+        while number <= max_attempts:
+            failure = self._attempt(feedback, failures + escalate)
+            if failure is None:
+                return
+            failures += 1
+            feedback = failure.feedback or failure.reason
+            key = (failure.signature, self._last_model)
+            if previous == key:
+                # The same failure from the same model with the failure fed back: a loop.
+                # Move along the chain if there is somewhere to go, else stop now.
+                if self._last_choice is not None and self._last_choice.step_in_chain + 1 < len(
+                    self._last_choice.chain
+                ):
+                    escalate += self.runner.env.router.config.escalation.after_failures
+                else:
+                    self._fail_phase(
+                        f"the same failure repeated (loop detected): {failure.reason}",
+                        failure,
+                    )
+            previous = key
+            number += 1
+        self._fail_phase(
+            f"no attempt passed in {max_attempts}: {feedback or 'unknown failure'}",
+            None,
+        )
+
+    _last_model: str | None = None
+    _last_choice: ModelChoice | None = None
+
+    def _attempt(self, feedback: str | None, failures: int) -> _Failure | None:
+        """One builder attempt. None when the phase is committed, else why it failed."""
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            run = session.get_one(Run, phase.run_pk)
+            self.runner.check_still_running(session, run)
+            self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
+            brief = PhaseBrief.from_record(phase)
+            context = build_context(
+                brief,
+                files=self.workspace.tracked_files(),
+                read=self.workspace.read_text,
+                budget=self.settings.context_token_budget,
+                estimate=approximate_tokens,
+                previous_failure=feedback,
+            )
+            messages = tuple(
+                Message(role=role, content=content)
+                for role, content in context.render_messages(BUILDER_SYSTEM_PROMPT)
+            )
+            choice = self.env.router.select(
+                "builder", str(phase.complexity), phase.task_category, failures
+            )
+            self._last_model = choice.model
+            self._last_choice = choice
+            attempt = execution.start_attempt(session, phase, choice.model)
+            append_event(
+                session,
+                run,
+                "attempt.started",
+                {"attempt": attempt.number, "model": choice.model, "routing": choice.source},
+                phase_id=phase.phase_id,
+            )
+            session.commit()
+            attempt_number = attempt.number
+            self.runner.artifacts.write_attempt(
+                phase.phase_id, attempt_number, "prompt.md", _render_prompt(messages)
+            )
+            completion = self._call(session, run, phase, attempt, LlmRole.BUILDER, choice, messages)
+            self.runner.artifacts.write_attempt(
+                phase.phase_id, attempt_number, "reply.md", completion.text
+            )
+            failure = self._build_and_check(session, run, phase, attempt, completion, brief)
+            if failure is not None:
+                self._record_failure(session, run, phase, attempt, failure)
+                return failure
+            return None
+
+    def _call(
+        self,
+        session: Session,
+        run: Run,
+        phase: Phase,
+        attempt: Attempt,
+        role: LlmRole,
+        choice: ModelChoice,
+        messages: tuple[Message, ...],
+    ) -> Completion:
+        """One model call, allowed only if its worst case fits every budget; recorded in the
+        ledger and the counters in the same transaction."""
+        tier = session.get_one(Tier, phase.tier_pk)
+        session.refresh(run)
+        scopes = [
+            BudgetScope(
+                f"phase {phase.phase_id}",
+                BudgetLimits(phase.token_cap, phase.cost_cap_usd),
+                BudgetUsage(phase.tokens_used, phase.cost_usd),
+            ),
+            BudgetScope(
+                f"tier {tier.tier_id}",
+                BudgetLimits(tier.token_cap, tier.cost_cap_usd),
+                BudgetUsage(tier.tokens_used, tier.cost_usd),
+            ),
+            BudgetScope(
+                f"run {run.run_id}",
+                BudgetLimits(run.token_cap, run.cost_cap_usd),
+                BudgetUsage(run.tokens_used, run.cost_usd),
+            ),
+        ]
+        try:
+            allowance = fit_max_tokens(
+                scopes, prompt_tokens_upper_bound(messages), choice.max_tokens, choice.spec
+            )
+        except BudgetExhaustedError as exc:
+            execution.finish_attempt(
+                session,
+                attempt,
+                execution.AttemptOutcome(outcome="budget_exhausted", failure_reason=exc.message),
+            )
+            record_issue(
+                session,
+                run,
+                IssueCreate(
+                    issue_key=f"budget:{exc.scope.split(' ')[0]}:{exc.what}",
+                    severity=IssueSeverity.MAJOR,
+                    source=IssueSource.BUDGET,
+                    title="budget exhausted",
+                    message=exc.message,
+                    phase_id=phase.phase_id,
+                    attempt_number=attempt.number,
+                ),
+            )
+            transition_phase(session, phase, PhaseState.FAILED, reason=exc.message)
+            session.commit()
+            raise RunStopped(RunState.DONE_FAILED_BUDGET_EXHAUSTED, exc.message) from None
+        request = CompletionRequest(
+            model=choice.model, messages=messages, max_tokens=allowance.max_tokens
+        )
+        context = CallContext(
+            run_id=run.run_id, phase_id=phase.phase_id, attempt=attempt.number, role=role.value
+        )
+        started = time.monotonic()
+        try:
+            completion = self.env.provider.complete(request, context=context)
+        except ProviderError as exc:
+            execution.record_usage(
+                session,
+                run,
+                phase,
+                attempt,
+                provider=choice.provider,
+                model=choice.model,
+                role=role,
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=Decimal(0),
+                latency_ms=int((time.monotonic() - started) * 1000),
+                outcome="error",
+                error=exc.message,
+            )
+            execution.finish_attempt(
+                session,
+                attempt,
+                execution.AttemptOutcome(outcome="provider_error", failure_reason=exc.message),
+            )
+            transition_phase(session, phase, PhaseState.FAILED, reason=exc.message)
+            session.commit()
+            raise RunStopped(RunState.DONE_FAILED_ENVIRONMENT, exc.message) from None
+        cost = completion_cost(choice.spec, completion)
+        execution.record_usage(
+            session,
+            run,
+            phase,
+            attempt,
+            provider=completion.provider,
+            model=completion.model,
+            role=role,
+            input_tokens=completion.prompt_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=cost,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            outcome="truncated" if completion.truncated else "ok",
+        )
+        session.commit()
+        return completion
+
+    def _build_and_check(
+        self,
+        session: Session,
+        run: Run,
+        phase: Phase,
+        attempt: Attempt,
+        completion: Completion,
+        brief: PhaseBrief,
+    ) -> _Failure | None:
+        if completion.truncated:
+            return _Failure(
+                "truncated",
+                "the reply was cut off at max_tokens; make the edits smaller",
+                "truncated",
+                IssueSource.BUILDER,
+            )
+        try:
+            parsed = parse_reply(completion.text)
+            changes = apply_edits(parsed.edits, self.workspace.read_text)
+        except EditError as exc:
+            return _Failure(
+                "edit_error",
+                exc.message,
+                _signature(f"edit:{type(exc).__name__}"),
+                IssueSource.BUILDER,
+                feedback=describe_failure(exc.message, apply_errors=[exc.message]),
+            )
+        project = execution.project_of(session, run)
+        verdict = check_changes(
+            changes,
+            self.workspace.path,
+            scope_paths=brief.paths,
+            protected_paths=list(project.protected_paths or []),
+            limits=GovernanceLimits(
+                max_files=self.settings.max_files_per_attempt,
+                max_file_bytes=self.settings.max_file_bytes,
+            ),
+        )
+        attempt.edits = [
+            {"path": path, "deleted": content is None} for path, content in changes.items()
+        ]
+        attempt.governance_verdict = verdict.to_dict()
+        if not verdict.ok:
+            lines = [violation.message for violation in verdict.violations]
+            if run.safety_profile is SafetyProfile.SAFETY_CRITICAL:
+                self._block_for_approval(session, run, phase, attempt, verdict.to_dict())
+            return _Failure(
+                "governance",
+                f"governance refused the edits: {verdict.summary()}",
+                _signature("governance:" + "|".join(sorted(lines))),
+                IssueSource.GOVERNANCE,
+                feedback=describe_failure(
+                    "governance refused the edits; nothing was written",
+                    governance_violations=lines,
+                ),
+                details={"violations": verdict.to_dict()},
+            )
+        write_changes(self.workspace.path, changes, verdict)
+        diff = self.workspace.diff(run.head_commit or self.workspace.base_commit)
+        self.runner.artifacts.write_attempt(phase.phase_id, attempt.number, "diff.patch", diff)
+
+        transition_phase(session, phase, PhaseState.CI_RUNNING)
+        session.commit()
+        command = brief.test_cmd or project.default_test_cmd
+        if command:
+            base = run.base_commit or self.workspace.base_commit
+            baseline = self.runner.baseline(self.workspace, command, base)
+            result = self.runner.run_test_command(command, self.workspace.path, label="attempt")
+            self.runner.artifacts.write_attempt(
+                phase.phase_id, attempt.number, "test.log", f"$ {command}\n{result.output}"
+            )
+            run.ci_runs_used += 1
+            if self.runner.cancel.is_set():
+                self.runner.check_still_running(session, run)
+            if result.command_not_found or baseline.command_not_found:
+                transition_phase(session, phase, PhaseState.FAILED, reason="test command not found")
+                session.commit()
+                raise RunStopped(
+                    RunState.DONE_FAILED_ENVIRONMENT,
+                    f"the test command of phase {phase.phase_id} was not found: {command!r}",
+                )
+            verdict_gate = gate_module.evaluate(baseline, result, list(brief.acceptance_criteria))
+            attempt.test_result = _test_summary(result, verdict_gate)
+        else:
+            verdict_gate = None
+            attempt.test_result = {"skipped": "no test command for this phase or project"}
+        transition_phase(session, phase, PhaseState.GATE)
+        session.commit()
+        if verdict_gate is not None and not verdict_gate.passed:
+            excerpt = stable_output(result.output[-4000:], self.workspace.path)
+            return _Failure(
+                "tests_failed",
+                verdict_gate.reason,
+                verdict_gate.failure_signature(),
+                IssueSource.TESTS,
+                feedback=describe_failure(
+                    verdict_gate.reason,
+                    failing_tests=[(name, excerpt) for name in verdict_gate.new_failures[:5]]
+                    or [("test output", excerpt)],
+                ),
+                details={"new_failures": verdict_gate.new_failures},
+            )
+        audit_failure = self._audit(session, run, phase, attempt, brief, diff, verdict_gate)
+        if audit_failure is not None:
+            return audit_failure
+        self._commit(session, run, phase, attempt)
+        return None
+
+    def _audit(
+        self,
+        session: Session,
+        run: Run,
+        phase: Phase,
+        attempt: Attempt,
+        brief: PhaseBrief,
+        diff: str,
+        verdict_gate: gate_module.GateVerdict | None,
+    ) -> _Failure | None:
+        failures = max(0, attempt.number - 1)
+        needed, why = self.env.router.needs_audit(
+            phase.task_category, str(phase.complexity), failures
+        )
+        if not needed:
+            return None
+        choice = self.env.router.select("auditor", str(phase.complexity), phase.task_category)
+        summary = verdict_gate.reason if verdict_gate is not None else "no test command"
+        messages = tuple(
+            Message(role=role, content=content)
+            for role, content in build_auditor_messages(
+                brief, diff, summary, AUDITOR_CONTEXT_TOKENS
+            )
+        )
+        append_event(
+            session,
+            run,
+            "audit.requested",
+            {"model": choice.model, "why": why},
+            phase_id=phase.phase_id,
+        )
+        completion = self._call(session, run, phase, attempt, LlmRole.AUDITOR, choice, messages)
+        self.runner.artifacts.write_attempt(
+            phase.phase_id, attempt.number, "auditor.md", completion.text
+        )
+        try:
+            verdict = parse_auditor_verdict(completion.text)
+        except AuditorReplyError as exc:
+            return _Failure("auditor_invalid", exc.message, "auditor-invalid", IssueSource.AUDITOR)
+        attempt.auditor_verdict = verdict.to_dict()
+        append_event(
+            session,
+            run,
+            "audit.verdict",
+            {"verdict": str(verdict.verdict)},
+            phase_id=phase.phase_id,
+        )
+        session.commit()
+        if verdict.approved:
+            return None
+        if str(verdict.verdict) == "escalate":
+            transition_phase(session, phase, PhaseState.FAILED, reason="the auditor escalated")
+            execution.finish_attempt(
+                session,
+                attempt,
+                execution.AttemptOutcome(
+                    outcome="audit_escalated",
+                    failure_reason="; ".join(verdict.issue_lines()) or "escalated",
+                    auditor_verdict=verdict.to_dict(),
+                ),
+            )
+            session.commit()
+            raise RunStopped(
+                RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW,
+                f"the auditor escalated phase {phase.phase_id} to a human: "
+                + ("; ".join(verdict.issue_lines()) or "no reason given"),
+            )
+        lines = verdict.issue_lines()
+        return _Failure(
+            "audit_revise",
+            "the auditor asked for revisions",
+            _signature("audit:" + "|".join(sorted(lines))),
+            IssueSource.AUDITOR,
+            feedback=describe_failure("the auditor asked for revisions", auditor_issues=lines),
+        )
+
+    def _commit(self, session: Session, run: Run, phase: Phase, attempt: Attempt) -> None:
+        sha = self.workspace.commit_all(
+            f"{phase.name}\n\nAutopack run {run.run_id}, phase {phase.phase_id}, "
+            f"attempt {attempt.number}.",
+            trailers={RUN_TRAILER: run.run_id, PHASE_TRAILER: phase.phase_id},
+        )
+        sha = sha or self.workspace.head()
+        execution.finish_attempt(
+            session,
+            attempt,
+            execution.AttemptOutcome(
+                outcome="success",
+                edits=attempt.edits,
+                governance_verdict=attempt.governance_verdict,
+                test_result=attempt.test_result,
+                auditor_verdict=attempt.auditor_verdict,
+            ),
+        )
+        transition_phase(session, phase, PhaseState.COMPLETE, values={"commit_sha": sha})
+        run.head_commit = sha
+        session.commit()
+
+    def _record_failure(
+        self, session: Session, run: Run, phase: Phase, attempt: Attempt, failure: _Failure
+    ) -> None:
+        execution.finish_attempt(
+            session,
+            attempt,
+            execution.AttemptOutcome(
+                outcome=failure.outcome,
+                failure_reason=failure.reason,
+                failure_signature=failure.signature,
+                edits=attempt.edits,
+                governance_verdict=attempt.governance_verdict,
+                test_result=attempt.test_result,
+                auditor_verdict=attempt.auditor_verdict,
+            ),
+        )
+        record_issue(
+            session,
+            run,
+            IssueCreate(
+                issue_key=f"{failure.source.value}:{failure.signature}",
+                severity=failure.severity,
+                source=failure.source,
+                category=phase.task_category,
+                title=failure.reason[:200],
+                message=failure.reason,
+                evidence=failure.details,
+                phase_id=phase.phase_id,
+                attempt_number=attempt.number,
+            ),
+        )
+        if phase.state is PhaseState.GATE:
+            transition_phase(session, phase, PhaseState.EXECUTING, reason=failure.reason)
+        session.commit()
+
+    def _fail_phase(self, reason: str, failure: _Failure | None) -> None:
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            run = session.get_one(Run, phase.run_pk)
+            self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
+            if phase.state is not PhaseState.FAILED:
+                transition_phase(session, phase, PhaseState.FAILED, reason=reason)
+            session.commit()
+        policy = failure is not None and failure.source is IssueSource.GOVERNANCE
+        raise RunStopped(
+            RunState.DONE_FAILED_POLICY_VIOLATION
+            if policy
+            else RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW,
+            f"phase {phase.phase_id} failed: {reason}",
+        )
+
+    def _block_for_approval(
+        self, session: Session, run: Run, phase: Phase, attempt: Attempt, verdict: dict[str, Any]
+    ) -> None:
+        from autopack.approvals.models import Approval
+
+        session.add(
+            Approval(
+                run_pk=run.id,
+                phase_id=phase.phase_id,
+                kind="governance_violation",
+                subject={"attempt": attempt.number, "verdict": verdict},
+            )
+        )
+        transition_phase(session, phase, PhaseState.BLOCKED, reason="approval needed")
+        transition_run(session, run, RunState.PAUSED, reason="waiting for an approval")
+        execution.finish_attempt(
+            session,
+            attempt,
+            execution.AttemptOutcome(outcome="blocked", governance_verdict=verdict),
+        )
+        session.commit()
+        raise RunStopped(RunState.PAUSED, "waiting for an approval")
+
+
+# Legal ways back from a state a crash left a phase in (the state machine has no shortcut).
+_RESTART_PATH: dict[PhaseState, tuple[PhaseState, ...]] = {
+    PhaseState.EXECUTING: (),
+    PhaseState.CI_RUNNING: (PhaseState.GATE, PhaseState.EXECUTING),
+    PhaseState.GATE: (PhaseState.EXECUTING,),
+}
+_COMPLETE_PATH: dict[PhaseState, tuple[PhaseState, ...]] = {
+    PhaseState.EXECUTING: (PhaseState.CI_RUNNING, PhaseState.GATE, PhaseState.COMPLETE),
+    PhaseState.CI_RUNNING: (PhaseState.GATE, PhaseState.COMPLETE),
+    PhaseState.GATE: (PhaseState.COMPLETE,),
+}
+
+
+class _Heartbeat:
+    """A thread proving the executor is alive while a phase runs; it also notices a cancelled
+    run (or a lost claim) and sets the executor's cancel event, which stops a running test."""
+
+    def __init__(self, env: ExecutorEnvironment, phase_pk: int, runner: RunExecutor) -> None:
+        self.env = env
+        self.phase_pk = phase_pk
+        self.runner = runner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="autopack-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        interval = self.env.settings.heartbeat_interval_seconds
+        while not self._stop.wait(min(interval, 1.0)):
+            try:
+                with self.env.sessions() as session:
+                    phase = session.get_one(Phase, self.phase_pk)
+                    if execution.is_cancelled(session, phase.run_pk):
+                        self.runner.cancel.set()
+                        return
+                    if not execution.heartbeat(session, phase, self.env.worker_id):
+                        self.runner.cancel.set()
+                        return
+            except Exception:  # a missed beat is not fatal; the next one may succeed
+                logger.warning("heartbeat failed", exc_info=True)
+
+
+_DURATION = re.compile(r"\b(in|took) \d+(?:\.\d+)?s\b")
+
+
+def stable_output(text: str, workspace: Path) -> str:
+    """Test output as fed back to the model: without the workspace's absolute path or the run's
+    timings, so the same failure reads the same in every run (prompt caches and replay keys
+    depend on it)."""
+    text = text.replace(str(workspace) + "/", "").replace(str(workspace), ".")
+    return _DURATION.sub(r"\1 [time]", text)
+
+
+def _signature(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _git(workspace: Workspace, base_env: Mapping[str, str], *args: str) -> None:
+    """A git command in the run's own clone (never the user's repository)."""
+    subprocess.run(
+        ["git", "-C", str(workspace.path), *args],
+        env=git_environment(base_env),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def _render_prompt(messages: tuple[Message, ...]) -> str:
+    return "\n\n".join(f"## {m.role}\n\n{m.content}" for m in messages)
+
+
+def _test_summary(result: TestRun, verdict: gate_module.GateVerdict) -> dict[str, Any]:
+    return {
+        "command": result.command,
+        "exit_code": result.exit_code,
+        "timed_out": result.timed_out,
+        "duration_s": round(result.duration_s, 3),
+        "counts": result.summary(),
+        "passed": verdict.passed,
+        "reason": verdict.reason,
+        "new_failures": verdict.new_failures,
+        "fixed": verdict.fixed,
+        "still_failing": verdict.still_failing,
+    }
+
+
+def run_summary_markdown(session: Session, run: Run) -> str:
+    """The run in one page: outcome, phases with attempts, tokens and cost against caps."""
+    lines = [
+        f"# Run {run.run_id}",
+        "",
+        f"- state: **{run.state.value}**"
+        + (f" — {run.failure_reason}" if run.failure_reason else ""),
+        f"- branch: `{run.integration_branch}` from `{(run.base_commit or '')[:12]}` "
+        f"to `{(run.head_commit or '')[:12]}`",
+        f"- tokens: {run.tokens_used}" + (f" of {run.token_cap}" if run.token_cap else ""),
+        f"- cost: ${run.cost_usd}" + (f" of ${run.cost_cap_usd}" if run.cost_cap_usd else ""),
+        "",
+        "| phase | state | attempts | tokens | cost | commit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for phase in execution.phases_in_order(session, run):
+        lines.append(
+            f"| {phase.phase_id} | {phase.state.value} | {phase.attempts_count} | "
+            f"{phase.tokens_used} | ${phase.cost_usd} | {(phase.commit_sha or '')[:12]} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+ProgressCallback = Callable[[str], None]
+__all__ = ["AutopackError", "ExecutorEnvironment", "RunExecutor", "RunStopped"]
