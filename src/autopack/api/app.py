@@ -23,7 +23,10 @@ from autopack.api.middleware import BodySizeLimitMiddleware
 from autopack.api.schemas import ERROR_RESPONSES
 from autopack.db import migrate
 from autopack.db.engine import create_db_engine, wait_for_database
+from autopack.errors import ConfigurationError
 from autopack.events.router import router as events_router
+from autopack.executor.environment import build_environment
+from autopack.executor.worker import ExecutorPool
 from autopack.issues.router import router as issues_router
 from autopack.plans.models import Plan
 from autopack.projects.router import router as projects_router
@@ -59,10 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = resolved
         app.state.engine = engine
         app.state.database = Database.for_engine(engine)
+        pool = _start_executors(resolved, app.state.database)
         app.state.schema_head = status.head
         try:
             yield
         finally:
+            if pool is not None:
+                pool.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -80,6 +86,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/api")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _start_executors(settings: Settings, database: Database) -> ExecutorPool | None:
+    """Execute queued runs in background threads, when a model provider is configured; the API
+    itself needs none (it must start without any key)."""
+    if settings.executor_threads == 0:
+        return None
+    try:
+        env = build_environment(settings, database.session)
+    except ConfigurationError as exc:
+        logger.warning("runs will not be executed by this server: %s", exc.message)
+        return None
+    pool = ExecutorPool(env, settings.executor_threads)
+    pool.start()
+    return pool
 
 
 def _log_retry(delay: float) -> None:

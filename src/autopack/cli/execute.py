@@ -18,7 +18,7 @@ from autopack.cli.plan import read_plan
 from autopack.cli.runs import _detail_view
 from autopack.events.service import list_events
 from autopack.executor.environment import build_environment
-from autopack.executor.service import execute, submit
+from autopack.executor.service import execute, promote_run, submit
 from autopack.runs.service import get_run
 from autopack.runs.states import RunState
 from autopack.runs.views import read_run_detail
@@ -127,3 +127,34 @@ def _event_line(kind: str, phase_id: str | None, payload: dict[str, Any]) -> Tex
         )
     details = ", ".join(f"{key}={value}" for key, value in payload.items())
     return Text(f"{where}{kind} {details}", style="dim")
+
+
+def resume(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None:
+    """Continue a run whose executor stopped (a crash, a kill, a reboot), here, from where the
+    database says it was: the phase in flight restarts from the last good commit, and a phase
+    whose commit was already made is not made again. Exits 0 only on DONE_SUCCESS."""
+    with context.open_database() as ctx:
+        with ctx.session() as session:
+            state = get_run(session, run_id).state
+        if state not in (RunState.QUEUED, RunState.RUNNING):
+            context.stderr().print(Text(f"run {run_id} is {state.value}: nothing to resume"))
+            _finish(ctx.session_factory, run_id, state)
+            return
+        env = build_environment(ctx.settings, ctx.session_factory)
+        with _follow(ctx.session_factory, run_id):
+            final = execute(env, run_id)
+        _finish(ctx.session_factory, run_id, final)
+
+
+def promote(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="Target branch (default: the project's default branch)."),
+    ] = None,
+) -> None:
+    """Merge a DONE_SUCCESS run whose tiers are all clean into the project's repository
+    (fast-forward when possible). Nothing else ever writes your repository."""
+    with context.open_database() as ctx:
+        commit = promote_run(ctx.session_factory, ctx.settings, run_id, branch)
+    context.stdout().print(Text(f"promoted {run_id}: the branch is now at {commit}", style="green"))

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from autopack import __version__
 from autopack.cli import context
 from autopack.cli.db import app as db_app
-from autopack.cli.execute import demo, run
+from autopack.cli.execute import demo, promote, resume, run
 from autopack.cli.plan import app as plan_app
 from autopack.cli.runs import app as runs_app
 from autopack.cli.serve import serve
@@ -97,5 +97,7 @@ app.command("serve")(serve)
 app.command("run")(run)
 app.command("demo")(demo)
 app.add_typer(db_app, name="db")
+runs_app.command("resume")(resume)
+runs_app.command("promote")(promote)
 app.add_typer(runs_app, name="runs")
 app.add_typer(plan_app, name="plan")

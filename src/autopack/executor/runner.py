@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.base import utcnow
-from autopack.errors import AutopackError
+from autopack.errors import AutopackError, ConflictError
 from autopack.events.service import append_event
 from autopack.executor import gate as gate_module
 from autopack.executor.artifacts import RunArtifacts
@@ -94,6 +94,12 @@ class ExecutorEnvironment:
     worker_id: str
 
 
+class RunBusyError(ConflictError):
+    """Another live executor holds the run."""
+
+    code = "run_busy"
+
+
 class RunStopped(Exception):  # noqa: N818 - control flow, not an error
     """The run reached an end state (or was paused/cancelled) while a phase was executing."""
 
@@ -130,12 +136,27 @@ class RunExecutor:
     # --- the run ------------------------------------------------------------------------------
 
     def execute(self) -> RunState:
+        """Claim the run (QUEUED -> RUNNING) and execute it. A RUNNING run is taken over only
+        when no executor has proved it is alive within ``stale_heartbeat_seconds``: that is how
+        a crashed run resumes. Any other state is returned as it is."""
         with self.env.sessions() as session:
             run = execution.load_run(session, self.run_id)
             if run.state is RunState.QUEUED:
                 transition_run(session, run, RunState.RUNNING)
                 session.commit()
-            elif run.state is not RunState.RUNNING:
+            elif run.state is RunState.RUNNING:
+                holder = execution.live_holder(
+                    session, run, timedelta(seconds=self.settings.stale_heartbeat_seconds)
+                )
+                if holder is not None and holder != self.env.worker_id:
+                    raise RunBusyError(
+                        f"run {run.run_id} is being executed by {holder} (its heartbeat is "
+                        f"fresh); wait, or cancel it",
+                        details={"run_id": run.run_id, "worker": holder},
+                    )
+                append_event(session, run, "run.resumed", {"worker": self.env.worker_id})
+                session.commit()
+            else:
                 return run.state
         try:
             workspace = self._open_workspace()

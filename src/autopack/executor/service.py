@@ -9,12 +9,16 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.errors import ConflictError
+from autopack.events.service import append_event
 from autopack.executor.runner import ExecutorEnvironment, RunExecutor
+from autopack.executor.workspace import Workspace, promote
 from autopack.plans.models import Plan
 from autopack.projects.schemas import ProjectCreate
-from autopack.projects.service import find_project, register_project
-from autopack.runs.service import create_run
+from autopack.projects.service import find_project, get_project_by_pk, register_project
+from autopack.runs.models import Cleanliness
+from autopack.runs.service import create_run, get_run
 from autopack.runs.states import RunState
+from autopack.settings import Settings
 
 
 def project_name_for(plan: Plan, repo: str) -> str:
@@ -50,3 +54,39 @@ def submit(sessions: sessionmaker[Session], plan: Plan, repo: str) -> str:
 
 def execute(env: ExecutorEnvironment, run_id: str) -> RunState:
     return RunExecutor(env, run_id).execute()
+
+
+class PromotionRefusedError(ConflictError):
+    code = "promotion_refused"
+
+
+def promote_run(
+    sessions: sessionmaker[Session], settings: Settings, run_id: str, target: str | None = None
+) -> str:
+    """Bring a DONE_SUCCESS run whose tiers are all clean into ``target`` (the project's default
+    branch unless given) of its repository; returns the branch's new commit. The one operation
+    that writes the user's repository, and only on request."""
+    with sessions() as session:
+        run = get_run(session, run_id)
+        if run.state is not RunState.DONE_SUCCESS:
+            raise PromotionRefusedError(
+                f"run {run_id} is {run.state.value}; only a DONE_SUCCESS run can be promoted",
+                details={"run_id": run_id, "state": run.state.value},
+            )
+        not_clean = [
+            tier.tier_id for tier in run.tiers if tier.cleanliness is not Cleanliness.CLEAN
+        ]
+        if not_clean:
+            raise PromotionRefusedError(
+                f"run {run_id} has tiers that are not clean: {', '.join(not_clean)}",
+                details={"run_id": run_id, "not_clean": not_clean},
+            )
+        project = get_project_by_pk(session, run.project_pk)
+        if not project.repo:
+            raise PromotionRefusedError(f"project {project.name!r} has no repository")
+        branch = target or project.default_branch
+        workspace = Workspace.open(settings.runs_dir / run_id / "workspace")
+        commit = promote(workspace, project.repo, branch)
+        append_event(session, run, "run.promoted", {"branch": branch, "commit": commit})
+        session.commit()
+        return commit

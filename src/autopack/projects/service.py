@@ -36,6 +36,10 @@ def find_project(session: Session, name: str) -> Project | None:
     return session.scalar(select(Project).where(Project.name == name))
 
 
+def get_project_by_pk(session: Session, pk: int) -> Project:
+    return session.get_one(Project, pk)
+
+
 def get_project(session: Session, name: str) -> Project:
     project = find_project(session, name)
     if project is None:

@@ -65,6 +65,35 @@ def stale_phases(session: Session, stale_after: timedelta) -> list[Phase]:
     )
 
 
+def live_holder(session: Session, run: Run, stale_after: timedelta) -> str | None:
+    """The executor working on ``run`` now, if one has proved it is alive recently."""
+    cutoff = utcnow() - stale_after
+    return session.scalar(
+        select(Phase.claimed_by).where(
+            Phase.run_pk == run.id,
+            Phase.state.in_(PHASE_ACTIVE_STATES),
+            Phase.heartbeat_at >= cutoff,
+        )
+    )
+
+
+def resumable_run_ids(session: Session, stale_after: timedelta) -> list[str]:
+    """RUNNING runs that no live executor holds: their executor crashed or was stopped."""
+    cutoff = utcnow() - stale_after
+    live = (
+        select(Phase.run_pk)
+        .where(Phase.state.in_(PHASE_ACTIVE_STATES), Phase.heartbeat_at >= cutoff)
+        .scalar_subquery()
+    )
+    return list(
+        session.scalars(
+            select(Run.run_id)
+            .where(Run.state == RunState.RUNNING, Run.id.not_in(live), Run.updated_at < cutoff)
+            .order_by(Run.created_at)
+        )
+    )
+
+
 def runnable_run_ids(session: Session) -> list[str]:
     """Queued runs, oldest first: what an idle executor picks up."""
     return list(
