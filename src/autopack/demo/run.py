@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from autopack.db import migrate
@@ -42,6 +45,10 @@ def run_demo(
         env = build_environment(
             settings, sessions, provider=provider or ReplayProvider(CASSETTE_FILE)
         )
+        # The demo's test command (`python -m pytest`) runs under the Python running Autopack,
+        # whose pytest is pinned: its output is part of the recorded prompts.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{env.base_env.get('PATH', '')}"
+        env = replace(env, base_env={**env.base_env, "PATH": path})
         return execute(env, run_id).value
     finally:
         engine.dispose()

@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.base import utcnow
@@ -324,9 +325,9 @@ class PhaseExecutor:
                 )
                 session.commit()
             max_attempts = phase.max_attempts or self.settings.max_attempts
-            first_attempt = phase.attempts_count + 1
+            history = execution.attempt_history(session, phase)
         with _Heartbeat(self.env, self.phase_pk, self.runner):
-            self._attempts(first_attempt, max_attempts)
+            self._attempts(history, max_attempts)
 
     # --- crash recovery -----------------------------------------------------------------------
 
@@ -335,15 +336,15 @@ class PhaseExecutor:
         if phase.state in (PhaseState.QUEUED, PhaseState.COMPLETE):
             return phase.state is PhaseState.COMPLETE
         committed = self.workspace.find_commit_with_trailer(PHASE_TRAILER, phase.phase_id)
-        unfinished = session.query(Attempt).filter(
-            Attempt.phase_pk == phase.id, Attempt.finished_at.is_(None)
-        )
+        unfinished = session.scalars(
+            select(Attempt).where(Attempt.phase_pk == phase.id, Attempt.finished_at.is_(None))
+        ).all()
         for attempt in unfinished:
             execution.finish_attempt(
                 session,
                 attempt,
                 execution.AttemptOutcome(
-                    outcome="success" if committed else "interrupted",
+                    outcome="success" if committed else execution.INTERRUPTED,
                     failure_reason=None if committed else "the executor stopped mid-attempt",
                 ),
             )
@@ -360,19 +361,22 @@ class PhaseExecutor:
                 session, run, "phase.recovered", {"commit": committed}, phase_id=phase.phase_id
             )
         else:
+            phase.claimed_by = self.env.worker_id
+            phase.heartbeat_at = utcnow()
             self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
         session.commit()
         return committed is not None
 
     # --- attempts -----------------------------------------------------------------------------
 
-    def _attempts(self, first: int, max_attempts: int) -> None:
-        feedback: str | None = None
-        failures = 0
-        previous: tuple[str, str | None] | None = None  # (signature, model) of the last failure
+    def _attempts(self, history: execution.AttemptHistory, max_attempts: int) -> None:
+        feedback = history.feedback
+        failures = history.consecutive_failures
+        previous = history.last_failure
         escalate = 0
-        number = first
+        number = history.counted + 1
         while number <= max_attempts:
+            self._consecutive_failures = failures
             failure = self._attempt(feedback, failures + escalate)
             if failure is None:
                 return
@@ -398,6 +402,7 @@ class PhaseExecutor:
             None,
         )
 
+    _consecutive_failures = 0
     _last_model: str | None = None
     _last_choice: ModelChoice | None = None
 
@@ -675,9 +680,9 @@ class PhaseExecutor:
         diff: str,
         verdict_gate: gate_module.GateVerdict | None,
     ) -> _Failure | None:
-        failures = max(0, attempt.number - 1)
+        # Consecutive failures of this phase (an attempt a crash interrupted does not count).
         needed, why = self.env.router.needs_audit(
-            phase.task_category, str(phase.complexity), failures
+            phase.task_category, str(phase.complexity), self._consecutive_failures
         )
         if not needed:
             return None
@@ -773,6 +778,7 @@ class PhaseExecutor:
                 outcome=failure.outcome,
                 failure_reason=failure.reason,
                 failure_signature=failure.signature,
+                feedback=failure.feedback or failure.reason,
                 edits=attempt.edits,
                 governance_verdict=attempt.governance_verdict,
                 test_result=attempt.test_result,

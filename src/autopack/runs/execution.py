@@ -123,6 +123,7 @@ class AttemptOutcome:
     governance_verdict: dict[str, Any] | None = None
     test_result: dict[str, Any] | None = None
     auditor_verdict: dict[str, Any] | None = None
+    feedback: str | None = None
 
 
 def finish_attempt(session: Session, attempt: Attempt, result: AttemptOutcome) -> None:
@@ -134,6 +135,7 @@ def finish_attempt(session: Session, attempt: Attempt, result: AttemptOutcome) -
     attempt.governance_verdict = result.governance_verdict
     attempt.test_result = result.test_result
     attempt.auditor_verdict = result.auditor_verdict
+    attempt.feedback = result.feedback
     attempt.finished_at = now
     attempt.duration_ms = int((now - attempt.started_at).total_seconds() * 1000)
     session.flush()
@@ -208,6 +210,41 @@ def record_usage(
     )
     session.flush()
     session.refresh(run)
+
+
+@dataclass(frozen=True)
+class AttemptHistory:
+    """What a phase's finished attempts say about the next one (rebuilt from the database, so
+    an executor resuming after a crash continues exactly where the crashed one was)."""
+
+    counted: int  # attempts that count against max_attempts (interrupted ones do not)
+    consecutive_failures: int
+    feedback: str | None  # what the last failed attempt left for the next one
+    last_failure: tuple[str, str | None] | None  # (signature, model) of the last failure
+
+
+INTERRUPTED = "interrupted"
+
+
+def attempt_history(session: Session, phase: Phase) -> AttemptHistory:
+    attempts = session.scalars(
+        select(Attempt)
+        .where(Attempt.phase_pk == phase.id, Attempt.finished_at.is_not(None))
+        .order_by(Attempt.number)
+    ).all()
+    counted = [attempt for attempt in attempts if attempt.outcome != INTERRUPTED]
+    failures = 0
+    for attempt in reversed(counted):
+        if attempt.outcome == "success":
+            break
+        failures += 1
+    last = counted[-1] if counted and counted[-1].outcome != "success" else None
+    return AttemptHistory(
+        counted=len(counted),
+        consecutive_failures=failures,
+        feedback=last.feedback if last is not None else None,
+        last_failure=(last.failure_signature or "", last.model) if last is not None else None,
+    )
 
 
 def is_cancelled(session: Session, run_pk: int) -> bool:

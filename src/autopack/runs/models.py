@@ -194,6 +194,9 @@ class Attempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
     failure_signature: Mapped[str | None] = mapped_column(String(128))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # What the next attempt is told about this one's failure: kept so that a resumed executor
+    # asks the model exactly what the crashed one would have asked.
+    feedback: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None] = mapped_column(Integer)
