@@ -209,3 +209,14 @@ def test_bad_issue_body_is_422_with_locations(client: TestClient, engine: Engine
     locs = {item["loc"] for item in error["details"]}
     assert locs == {"body.issue_key", "body.severity", "body.extra"}
     assert row_counts(engine) == before
+
+
+def test_model_overrides_must_name_models_of_the_routing_file(
+    client: TestClient, engine: Engine
+) -> None:
+    body = _v7(run={**V7_BODY["run"], "models": {"builder": "gpt-99-imaginary"}})
+    error = _assert_rejected(client, engine, 422, "invalid_plan", json_body=body)
+    assert error["details"][0]["loc"] == "run.models.builder"
+    assert "gpt-99-imaginary" in error["details"][0]["message"]
+    good = _v7(run={**V7_BODY["run"], "models": {"builder": ["claude-sonnet-4-5"]}})
+    assert client.post("/api/runs", json=good).status_code == 201

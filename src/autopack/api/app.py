@@ -28,6 +28,7 @@ from autopack.events.router import router as events_router
 from autopack.executor.environment import build_environment
 from autopack.executor.worker import ExecutorPool
 from autopack.issues.router import router as issues_router
+from autopack.llm.routing import Router, load_routing
 from autopack.plans.models import Plan
 from autopack.projects.router import router as projects_router
 from autopack.runs.router import router as runs_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = resolved
         app.state.engine = engine
         app.state.database = Database.for_engine(engine)
+        app.state.router = Router(load_routing(resolved.routing_file))
         pool = _start_executors(resolved, app.state.database)
         app.state.schema_head = status.head
         try:

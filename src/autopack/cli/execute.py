@@ -36,7 +36,7 @@ def run(
     source = str(Path(repo).resolve()) if Path(repo).exists() else repo
     with context.open_database() as ctx:
         env = build_environment(ctx.settings, ctx.session_factory)
-        run_id = submit(ctx.session_factory, plan, source)
+        run_id = submit(ctx.session_factory, plan, source, env.router)
         with _follow(ctx.session_factory, run_id):
             final = execute(env, run_id)
         _finish(ctx.session_factory, run_id, final)

@@ -427,7 +427,7 @@ class PhaseExecutor:
                 for role, content in context.render_messages(BUILDER_SYSTEM_PROMPT)
             )
             choice = self.env.router.select(
-                "builder", str(phase.complexity), phase.task_category, failures
+                "builder", str(phase.complexity), phase.task_category, failures, _overrides(run)
             )
             self._last_model = choice.model
             self._last_choice = choice
@@ -686,7 +686,9 @@ class PhaseExecutor:
         )
         if not needed:
             return None
-        choice = self.env.router.select("auditor", str(phase.complexity), phase.task_category)
+        choice = self.env.router.select(
+            "auditor", str(phase.complexity), phase.task_category, overrides=_overrides(run)
+        )
         summary = verdict_gate.reason if verdict_gate is not None else "no test command"
         messages = tuple(
             Message(role=role, content=content)
@@ -901,6 +903,12 @@ def stable_output(text: str, workspace: Path) -> str:
     depend on it)."""
     text = text.replace(str(workspace) + "/", "").replace(str(workspace), ".")
     return _DURATION.sub(r"\1 [time]", text)
+
+
+def _overrides(run: Run) -> dict[str, str | list[str]] | None:
+    """The plan's per-run model overrides (``run.models``), as it was submitted."""
+    models = (run.plan or {}).get("run", {}).get("models")
+    return models if isinstance(models, dict) else None
 
 
 def _signature(text: str) -> str:

@@ -12,6 +12,7 @@ from autopack.errors import ConflictError
 from autopack.events.service import append_event
 from autopack.executor.runner import ExecutorEnvironment, RunExecutor
 from autopack.executor.workspace import Workspace, promote
+from autopack.llm.routing import Router
 from autopack.plans.models import Plan
 from autopack.projects.schemas import ProjectCreate
 from autopack.projects.service import find_project, get_project_by_pk, register_project
@@ -43,8 +44,14 @@ def ensure_project(session: Session, name: str, repo: str, test_cmd: str | None 
         )
 
 
-def submit(sessions: sessionmaker[Session], plan: Plan, repo: str) -> str:
-    """Create the run of ``plan`` for the git repository ``repo``; returns its run id."""
+def submit(
+    sessions: sessionmaker[Session], plan: Plan, repo: str, router: Router | None = None
+) -> str:
+    """Create the run of ``plan`` for the git repository ``repo``; returns its run id. With a
+    ``router``, the plan's model overrides are checked against it first (nothing is written
+    when they name unknown models)."""
+    if router is not None:
+        router.parse_overrides(plan.run.models, path="run.models")
     name = project_name_for(plan, repo)
     with sessions() as session:
         ensure_project(session, name, repo)

@@ -42,6 +42,11 @@ class RunSpec(PlanModel):
     max_phases: PositiveInt | None = Field(default=None, description="Most phases the run may hold")
     max_duration_minutes: PositiveInt | None = None
     max_minor_issues_total: NonNegativeInt | None = None
+    models: dict[str, str | list[str]] | None = Field(
+        default=None,
+        description="Per-run routing overrides: role (builder, auditor, planner) -> a model or "
+        "a chain of models of the routing file",
+    )
 
 
 class TierSpec(PlanModel):

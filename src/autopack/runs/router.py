@@ -9,7 +9,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from autopack.api.deps import DatabaseDep
 from autopack.api.responses import json_response
 from autopack.api.schemas import ERROR_RESPONSES
-from autopack.plans.loader import MalformedPlanError, load_plan
+from autopack.llm.routing import RoutingError
+from autopack.plans.loader import MalformedPlanError, PlanValidationError, load_plan
 from autopack.plans.models import Plan
 from autopack.runs import service
 from autopack.runs.schemas import CancelRequest, Page, PhaseRead, RunDetail, RunSummary
@@ -43,7 +44,12 @@ async def plan_body(request: Request) -> Plan:
         raise MalformedPlanError(
             f"unsupported content type {content_type!r}; send application/json or application/yaml"
         )
-    return load_plan(await request.body(), fmt=fmt)
+    plan = load_plan(await request.body(), fmt=fmt)
+    try:
+        request.app.state.router.parse_overrides(plan.run.models, path="run.models")
+    except RoutingError as exc:
+        raise PlanValidationError(f"invalid plan: {exc.message}", details=exc.details) from None
+    return plan
 
 
 PlanBody = Annotated[Plan, Depends(plan_body)]
