@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.live import Live
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,9 +77,11 @@ def _finish(sessions: sessionmaker[Session], run_id: str, final: RunState) -> No
 
 @contextmanager
 def _follow(sessions: sessionmaker[Session], run_id: str) -> Iterator[None]:
-    """Print the run's events as they are written, from another thread, until the block ends."""
+    """While the block runs: print the run's events as they are written, under a live table of
+    its tiers and phases with attempts, tokens and cost against the caps (on a terminal)."""
     stop = threading.Event()
     out = context.stdout()
+    live = Live(console=out, refresh_per_second=4, transient=True, auto_refresh=out.is_terminal)
 
     def follow() -> None:
         cursor = 0
@@ -86,21 +89,27 @@ def _follow(sessions: sessionmaker[Session], run_id: str) -> Iterator[None]:
             with sessions() as session:
                 run = get_run(session, run_id)
                 events = list_events(session, run.id, after_id=cursor, limit=200)
+                detail = read_run_detail(session, run_id) if out.is_terminal else None
             for event in events:
                 cursor = event.id
-                out.print(_event_line(event.type, event.phase_id, event.payload), soft_wrap=True)
+                live.console.print(
+                    _event_line(event.type, event.phase_id, event.payload), soft_wrap=True
+                )
+            if detail is not None:
+                live.update(_detail_view(detail))
             if not events and stop.is_set():
                 return
             if not events:
                 stop.wait(0.2)
 
     thread = threading.Thread(target=follow, name="autopack-follow", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    with live:
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
 
 def _event_line(kind: str, phase_id: str | None, payload: dict[str, Any]) -> Text:
