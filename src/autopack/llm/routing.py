@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from autopack import documents
+from autopack.documents import load_yaml
 from autopack.errors import ConfigurationError
 from autopack.llm.pricing import ModelSpec
 
@@ -336,7 +338,7 @@ def load_routing(path: Path | str | None = None) -> RoutingConfig:
 
 def parse_routing(text: str, *, source: str = "(routing)") -> RoutingConfig:
     try:
-        data = yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -367,13 +369,7 @@ def validate_routing(data: Any, *, source: str = "(routing)") -> RoutingConfig:
 
 def format_loc(loc: Sequence[int | str]) -> str:
     """``("roles", "builder", "low", 0)`` -> ``roles.builder.low[0]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(routing)"
+    return documents.format_loc(loc, "(routing)")
 
 
 def _check_references(config: RoutingConfig) -> list[dict[str, str]]:
@@ -422,27 +418,3 @@ def _routing_error(summary: str, problems: list[dict[str, str]]) -> RoutingError
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise RoutingError(f"unknown {what} {value!r}; expected one of {list(allowed)}")
-
-
-class _StrictYamlLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently, which
-    would drop half of a routing file without a word)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_StrictYamlLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from autopack import documents
+from autopack.documents import load_yaml
 from autopack.errors import InvalidInputError
 from autopack.plans.models import Plan
 
@@ -31,13 +33,7 @@ class PlanValidationError(InvalidInputError):
 
 def format_loc(loc: Sequence[int | str]) -> str:
     """``("phases", 0, "tier_id")`` -> ``"phases[0].tier_id"``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(plan)"
+    return documents.format_loc(loc, "(plan)")
 
 
 def parse_plan_text(text: str | bytes, *, fmt: str | None = None) -> Any:
@@ -65,7 +61,7 @@ def parse_plan_text(text: str | bytes, *, fmt: str | None = None) -> Any:
         except _DuplicateKeyError as exc:
             raise MalformedPlanError(f"the plan is not valid JSON: {exc}") from exc
     try:
-        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -190,26 +186,3 @@ def _no_duplicate_keys_json(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKeyError(f"duplicate key {key!r}")
         result[key] = value
     return result
-
-
-class _StrictYamlLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_StrictYamlLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
