@@ -188,7 +188,9 @@ def transition_phase(
     changes.update(values or {})
     _compare_and_set(session, phase, "phase", phase.phase_id, current, changes)
     _record(session, phase.run, phase, "phase.state_changed", current.value, to.value, reason)
-    refresh_tier_state(session, phase.tier)
+    if not (current in PHASE_ACTIVE_STATES and to in PHASE_ACTIVE_STATES):
+        # A move between two active states cannot change the tier (IN_PROGRESS either way).
+        refresh_tier_state(session, phase.tier)
 
 
 def derive_tier_state(phase_states: Iterable[PhaseState]) -> TierState:
