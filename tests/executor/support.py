@@ -51,6 +51,8 @@ def git(cwd: Path, *args: str) -> str:
         "LC_ALL": "C",
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,
+        # Read-only for real: `git status` must not refresh the index of the repository it checks.
+        "GIT_OPTIONAL_LOCKS": "0",
     }
     identity = ("-c", "user.name=Tester", "-c", "user.email=tester@example.com")
     result = subprocess.run(
@@ -64,14 +66,14 @@ def git(cwd: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-CALC_PY = '''\
+CALC_PY = """\
 def add(a, b):
     return a + b
 
 
 def mul(a, b):
     return a * b
-'''
+"""
 
 TEST_CALC_PY = """\
 from calc import add, mul

@@ -4,6 +4,7 @@ executor (git, pytest subprocesses, the database of each dialect), and the casse
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,26 @@ def test_demo_replays_offline_from_the_committed_cassette(
     settings: Settings,
     session_factory: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    venv_first_on_path(monkeypatch)
+    # A decoy `python` first on PATH: the demo must run its tests under Autopack's own
+    # interpreter (its pytest is pinned, and pytest's output is part of the recorded prompts).
+    decoy = tmp_path / "decoy-bin"
+    decoy.mkdir()
+    (decoy / "python").write_text("#!/bin/sh\necho 'decoy python' >&2\nexit 3\n")
+    (decoy / "python").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{decoy}{os.pathsep}{os.environ['PATH']}")
     source = settings.runs_dir / "demo-project"
     started: dict[str, Any] = {}
 
     def on_start(run_id: str) -> None:
-        # Submitted but not yet executed: the demo project is a fresh repository now.
+        # Submitted, not yet executed: the demo project is the fresh repository the run uses.
         started["run_id"] = run_id
         started["state"] = repo_state(source)
 
     outcome = run_demo(settings=settings, quiet=True, on_start=on_start)
 
+    source = settings.runs_dir / "demo-project"
     run_id = started["run_id"]
     record_ = load_record(session_factory, run_id)
     assert outcome == "DONE_SUCCESS", record_.run["failure_reason"]
@@ -130,10 +139,11 @@ def test_demo_cassette_is_fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     record(fresh)
     committed = _cassette_keys(CASSETTE_FILE)
     regenerated = _cassette_keys(fresh)
+    differ = [n for n, (a, b) in enumerate(zip(regenerated, committed, strict=False)) if a != b]
     assert regenerated == committed, (
         "the demo's requests no longer match the committed cassette "
-        f"({len(regenerated)} requests now, {len(committed)} recorded; first difference at "
-        f"#{next((i for i, (a, b) in enumerate(zip(regenerated, committed)) if a != b), 'end')}"
-        "): prompts or context building changed. Re-record it with "
+        f"({len(regenerated)} requests now, {len(committed)} recorded; requests that differ: "
+        f"{[n + 1 for n in differ] or 'the extra ones'}): prompts or context building changed. "
+        "Re-record it with "
         "`python -m autopack.demo.record` and commit src/autopack/demo/cassette.jsonl"
     )

@@ -30,7 +30,7 @@ from autopack.db.base import utcnow
 from autopack.errors import AutopackError, ConflictError
 from autopack.events.service import append_event
 from autopack.executor import gate as gate_module
-from autopack.executor.artifacts import RunArtifacts
+from autopack.executor.artifacts import RunArtifacts, redact
 from autopack.executor.auditor import (
     AuditorReplyError,
     build_auditor_messages,
@@ -38,7 +38,12 @@ from autopack.executor.auditor import (
 )
 from autopack.executor.context import PhaseBrief, build_context, describe_failure
 from autopack.executor.edits import EditError, apply_edits, parse_reply
-from autopack.executor.governance import GovernanceLimits, check_changes, write_changes
+from autopack.executor.governance import (
+    GovernanceLimits,
+    Verdict,
+    check_changes,
+    write_changes,
+)
 from autopack.executor.prompts import BUILDER_SYSTEM_PROMPT
 from autopack.executor.repomap import approximate_tokens
 from autopack.executor.testrun import TestRun, run_tests
@@ -71,7 +76,13 @@ from autopack.llm.provider import (
 from autopack.llm.routing import ModelChoice, Router
 from autopack.runs import execution
 from autopack.runs.models import Attempt, Phase, Run, SafetyProfile, Tier
-from autopack.runs.states import PhaseState, RunState, transition_phase, transition_run
+from autopack.runs.states import (
+    PHASE_ACTIVE_STATES,
+    PhaseState,
+    RunState,
+    transition_phase,
+    transition_run,
+)
 from autopack.settings import Settings
 from autopack.usage.models import LlmRole
 
@@ -327,7 +338,33 @@ class PhaseExecutor:
             max_attempts = phase.max_attempts or self.settings.max_attempts
             history = execution.attempt_history(session, phase)
         with _Heartbeat(self.env, self.phase_pk, self.runner):
-            self._attempts(history, max_attempts)
+            try:
+                self._attempts(history, max_attempts)
+            except RunStopped as stop:
+                if stop.state is RunState.CANCELLED:
+                    self._close_cancelled(stop.reason)
+                raise
+
+    def _close_cancelled(self, reason: str | None) -> None:
+        """The run was cancelled mid-phase: finish the attempt in flight and fail the phase, so
+        that nothing in a CANCELLED run looks as if it were still running."""
+        why = f"the run was cancelled{': ' + reason if reason else ''}"
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            unfinished = session.scalars(
+                select(Attempt).where(Attempt.phase_pk == phase.id, Attempt.finished_at.is_(None))
+            ).all()
+            for attempt in unfinished:
+                execution.finish_attempt(
+                    session,
+                    attempt,
+                    execution.AttemptOutcome(outcome="cancelled", failure_reason=why),
+                )
+            if phase.state in PHASE_ACTIVE_STATES:
+                transition_phase(
+                    session, phase, PhaseState.FAILED, reason=why, values={"claimed_by": None}
+                )
+            session.commit()
 
     # --- crash recovery -----------------------------------------------------------------------
 
@@ -375,31 +412,33 @@ class PhaseExecutor:
         previous = history.last_failure
         escalate = 0
         number = history.counted + 1
+        sources: list[IssueSource] = []
+        after = self.runner.env.router.config.escalation.after_failures
         while number <= max_attempts:
             self._consecutive_failures = failures
             failure = self._attempt(feedback, failures + escalate)
             if failure is None:
                 return
             failures += 1
+            sources.append(failure.source)
             feedback = failure.feedback or failure.reason
             key = (failure.signature, self._last_model)
-            if previous == key:
+            choice = self._last_choice
+            if previous == key and choice is not None:
                 # The same failure from the same model with the failure fed back: a loop.
-                # Move along the chain if there is somewhere to go, else stop now.
-                if self._last_choice is not None and self._last_choice.step_in_chain + 1 < len(
-                    self._last_choice.chain
-                ):
-                    escalate += self.runner.env.router.config.escalation.after_failures
+                # Move one step along the chain if there is somewhere to go, else stop now.
+                if choice.step_in_chain + 1 < len(choice.chain):
+                    escalate = max(escalate, (choice.step_in_chain + 1) * after - failures)
                 else:
                     self._fail_phase(
                         f"the same failure repeated (loop detected): {failure.reason}",
-                        failure,
+                        policy=set(sources) == {IssueSource.GOVERNANCE},
                     )
             previous = key
             number += 1
         self._fail_phase(
             f"no attempt passed in {max_attempts}: {feedback or 'unknown failure'}",
-            None,
+            policy=bool(sources) and set(sources) == {IssueSource.GOVERNANCE},
         )
 
     _consecutive_failures = 0
@@ -578,18 +617,30 @@ class PhaseExecutor:
                 "truncated",
                 IssueSource.BUILDER,
             )
+        project = execution.project_of(session, run)
         try:
             parsed = parse_reply(completion.text)
+        except EditError as exc:
+            return self._edit_failure(exc)
+        # Where the edits go is judged before they are applied: a path outside the workspace
+        # (or under .git/) is a governance violation, not a file to look for.
+        paths_verdict = check_changes(
+            {path: "" for path in parsed.paths},
+            self.workspace.path,
+            scope_paths=brief.paths,
+            protected_paths=list(project.protected_paths or []),
+            limits=GovernanceLimits(
+                max_files=self.settings.max_files_per_attempt,
+                max_file_bytes=None,
+                max_total_bytes=None,
+            ),
+        )
+        if not paths_verdict.ok:
+            return self._governance_failure(session, run, phase, attempt, paths_verdict)
+        try:
             changes = apply_edits(parsed.edits, self.workspace.read_text)
         except EditError as exc:
-            return _Failure(
-                "edit_error",
-                exc.message,
-                _signature(f"edit:{type(exc).__name__}"),
-                IssueSource.BUILDER,
-                feedback=describe_failure(exc.message, apply_errors=[exc.message]),
-            )
-        project = execution.project_of(session, run)
+            return self._edit_failure(exc)
         verdict = check_changes(
             changes,
             self.workspace.path,
@@ -603,22 +654,9 @@ class PhaseExecutor:
         attempt.edits = [
             {"path": path, "deleted": content is None} for path, content in changes.items()
         ]
-        attempt.governance_verdict = verdict.to_dict()
         if not verdict.ok:
-            lines = [violation.message for violation in verdict.violations]
-            if run.safety_profile is SafetyProfile.SAFETY_CRITICAL:
-                self._block_for_approval(session, run, phase, attempt, verdict.to_dict())
-            return _Failure(
-                "governance",
-                f"governance refused the edits: {verdict.summary()}",
-                _signature("governance:" + "|".join(sorted(lines))),
-                IssueSource.GOVERNANCE,
-                feedback=describe_failure(
-                    "governance refused the edits; nothing was written",
-                    governance_violations=lines,
-                ),
-                details={"violations": verdict.to_dict()},
-            )
+            return self._governance_failure(session, run, phase, attempt, verdict)
+        attempt.governance_verdict = verdict.to_dict()
         write_changes(self.workspace.path, changes, verdict)
         diff = self.workspace.diff(run.head_commit or self.workspace.base_commit)
         self.runner.artifacts.write_attempt(phase.phase_id, attempt.number, "diff.patch", diff)
@@ -669,6 +707,36 @@ class PhaseExecutor:
             return audit_failure
         self._commit(session, run, phase, attempt)
         return None
+
+    @staticmethod
+    def _edit_failure(exc: EditError) -> _Failure:
+        return _Failure(
+            "edit_error",
+            exc.message,
+            _signature(f"edit:{type(exc).__name__}"),
+            IssueSource.BUILDER,
+            feedback=describe_failure(exc.message, apply_errors=[exc.message]),
+        )
+
+    def _governance_failure(
+        self, session: Session, run: Run, phase: Phase, attempt: Attempt, verdict: Verdict
+    ) -> _Failure:
+        """Nothing was written. In a safety-critical run the phase waits for a human."""
+        attempt.governance_verdict = verdict.to_dict()
+        lines = [violation.message for violation in verdict.violations]
+        if run.safety_profile is SafetyProfile.SAFETY_CRITICAL:
+            self._block_for_approval(session, run, phase, attempt, verdict.to_dict())
+        return _Failure(
+            "governance",
+            f"governance refused the edits: {verdict.summary()}",
+            _signature("governance:" + "|".join(sorted(lines))),
+            IssueSource.GOVERNANCE,
+            feedback=describe_failure(
+                "governance refused the edits; nothing was written",
+                governance_violations=lines,
+            ),
+            details={"violations": verdict.to_dict()},
+        )
 
     def _audit(
         self,
@@ -773,6 +841,10 @@ class PhaseExecutor:
     def _record_failure(
         self, session: Session, run: Run, phase: Phase, attempt: Attempt, failure: _Failure
     ) -> None:
+        # Test output and model replies can carry secret values (a test printing its
+        # environment): nothing of them is stored or sent back to a model unredacted.
+        failure.reason = redact(failure.reason, self.env.secrets)
+        failure.feedback = redact(failure.feedback or failure.reason, self.env.secrets)
         execution.finish_attempt(
             session,
             attempt,
@@ -806,7 +878,9 @@ class PhaseExecutor:
             transition_phase(session, phase, PhaseState.EXECUTING, reason=failure.reason)
         session.commit()
 
-    def _fail_phase(self, reason: str, failure: _Failure | None) -> None:
+    def _fail_phase(self, reason: str, *, policy: bool) -> None:
+        """The phase is out of attempts: FAILED, and the run ends — as a policy violation when
+        every attempt was refused by governance, else for a human to review."""
         with self.env.sessions() as session:
             phase = session.get_one(Phase, self.phase_pk)
             run = session.get_one(Run, phase.run_pk)
@@ -814,7 +888,6 @@ class PhaseExecutor:
             if phase.state is not PhaseState.FAILED:
                 transition_phase(session, phase, PhaseState.FAILED, reason=reason)
             session.commit()
-        policy = failure is not None and failure.source is IssueSource.GOVERNANCE
         raise RunStopped(
             RunState.DONE_FAILED_POLICY_VIOLATION
             if policy
