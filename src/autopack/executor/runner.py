@@ -74,6 +74,7 @@ from autopack.llm.provider import (
     ProviderError,
 )
 from autopack.llm.routing import ModelChoice, Router
+from autopack.rules.service import rules_for_phase
 from autopack.runs import execution
 from autopack.runs.models import Attempt, Phase, Run, SafetyProfile, Tier
 from autopack.runs.states import (
@@ -453,12 +454,19 @@ class PhaseExecutor:
             self.runner.check_still_running(session, run)
             self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
             brief = PhaseBrief.from_record(phase)
+            rules = [
+                rule.text
+                for rule in rules_for_phase(
+                    session, run.project_pk, phase.task_category, brief.paths
+                )
+            ]
             context = build_context(
                 brief,
                 files=self.workspace.tracked_files(),
                 read=self.workspace.read_text,
                 budget=self.settings.context_token_budget,
                 estimate=approximate_tokens,
+                rules=rules,
                 previous_failure=feedback,
             )
             messages = tuple(
