@@ -564,6 +564,9 @@ class PhaseExecutor:
         context = CallContext(
             run_id=run.run_id, phase_id=phase.phase_id, attempt=attempt.number, role=role.value
         )
+        # No transaction stays open while the model thinks: on SQLite it would hold the write
+        # lock, and the heartbeat and a cancel from the API could not write for the whole call.
+        session.commit()
         started = time.monotonic()
         try:
             completion = self.env.provider.complete(request, context=context)
@@ -799,6 +802,7 @@ class PhaseExecutor:
         if verdict.approved:
             return None
         if str(verdict.verdict) == "escalate":
+            self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
             transition_phase(session, phase, PhaseState.FAILED, reason="the auditor escalated")
             execution.finish_attempt(
                 session,
