@@ -443,6 +443,7 @@ class PhaseExecutor:
         )
 
     _consecutive_failures = 0
+    _staged_changes = False
     _last_model: str | None = None
     _last_choice: ModelChoice | None = None
 
@@ -669,7 +670,9 @@ class PhaseExecutor:
             return self._governance_failure(session, run, phase, attempt, verdict)
         attempt.governance_verdict = verdict.to_dict()
         write_changes(self.workspace.path, changes, verdict)
-        diff = self.workspace.diff(run.head_commit or self.workspace.base_commit)
+        self.workspace.stage_all()
+        diff = self.workspace.staged_diff(run.head_commit or self.workspace.base_commit)
+        self._staged_changes = bool(diff.strip())
         self.runner.artifacts.write_attempt(phase.phase_id, attempt.number, "diff.patch", diff)
 
         transition_phase(session, phase, PhaseState.CI_RUNNING)
@@ -829,12 +832,17 @@ class PhaseExecutor:
         )
 
     def _commit(self, session: Session, run: Run, phase: Phase, attempt: Attempt) -> None:
-        sha = self.workspace.commit_all(
+        message = (
             f"{phase.name}\n\nAutopack run {run.run_id}, phase {phase.phase_id}, "
-            f"attempt {attempt.number}.",
-            trailers={RUN_TRAILER: run.run_id, PHASE_TRAILER: phase.phase_id},
+            f"attempt {attempt.number}."
         )
-        sha = sha or self.workspace.head()
+        trailers = {RUN_TRAILER: run.run_id, PHASE_TRAILER: phase.phase_id}
+        # What the attempt staged before its tests ran is what gets committed (files the tests
+        # created are not); an attempt that changed nothing commits nothing.
+        if self._staged_changes:
+            sha = self.workspace.commit_staged(message, trailers=trailers)
+        else:
+            sha = self.workspace.head()
         execution.finish_attempt(
             session,
             attempt,
