@@ -685,7 +685,7 @@ class PhaseExecutor:
             self.runner.artifacts.write_attempt(
                 phase.phase_id, attempt.number, "test.log", f"$ {command}\n{result.output}"
             )
-            run.ci_runs_used += 1
+            execution.count_ci_run(session, run)
             if self.runner.cancel.is_set():
                 self.runner.check_still_running(session, run)
             if result.command_not_found or baseline.command_not_found:

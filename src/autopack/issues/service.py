@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -39,10 +39,15 @@ def record_issue(session: Session, run: Run, spec: IssueCreate) -> IssueOccurren
             # Another writer created the same backlog entry first: count on it instead.
             if attempt == 1:
                 raise
-    if spec.severity is IssueSeverity.MINOR:
-        run.minor_issues_count += 1
-    else:
-        run.major_issues_count += 1
+    counter = (
+        Run.minor_issues_count if spec.severity is IssueSeverity.MINOR else Run.major_issues_count
+    )
+    session.execute(
+        update(Run)
+        .where(Run.id == run.id)
+        .values({counter: counter + 1})
+        .execution_options(synchronize_session=False)
+    )
     append_event(
         session,
         run,

@@ -209,7 +209,6 @@ def record_usage(
         phase_id=phase.phase_id,
     )
     session.flush()
-    session.refresh(run)
 
 
 @dataclass(frozen=True)
@@ -244,6 +243,15 @@ def attempt_history(session: Session, phase: Phase) -> AttemptHistory:
         consecutive_failures=failures,
         feedback=last.feedback if last is not None else None,
         last_failure=(last.failure_signature or "", last.model) if last is not None else None,
+    )
+
+
+def count_ci_run(session: Session, run: Run) -> None:
+    session.execute(
+        update(Run)
+        .where(Run.id == run.id)
+        .values(ci_runs_used=Run.ci_runs_used + 1)
+        .execution_options(synchronize_session=False)
     )
 
 

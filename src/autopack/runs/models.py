@@ -81,7 +81,9 @@ class Run(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # Optimistic locking: every state change bumps it; stale writers are refused.
+    # Bumped by every state change. State changes are compare-and-set on the state itself
+    # (runs.states), and counters move with atomic UPDATEs, so the ORM does not version-check
+    # other writes: an executor must not fail because an issue was recorded meanwhile.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     project: Mapped[Project] = relationship(lazy="joined")
@@ -94,8 +96,6 @@ class Run(Base):
         cascade="all, delete-orphan",
         viewonly=True,
     )
-
-    __mapper_args__ = {"version_id_col": version}
 
     __table_args__ = (Index("ix_runs_state_created_at", "state", "created_at"),)
 

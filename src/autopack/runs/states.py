@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from autopack.db.base import utcnow
 from autopack.errors import IllegalTransitionError
@@ -251,7 +252,11 @@ def _compare_and_set(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         actual = session.scalar(select(model.state).where(model.id == row.id))
         raise IllegalTransitionError(entity, entity_id, str(actual), str(changes["state"]))
-    session.refresh(row)
+    # The row now holds exactly what was written: mirror it on the object instead of reading
+    # it back (one SELECT less per move; a phase makes four moves).
+    for key, value in changes.items():
+        local = getattr(row, key) + 1 if key == "version" else value
+        set_committed_value(row, key, local)
 
 
 def _record(
