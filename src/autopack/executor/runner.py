@@ -340,11 +340,33 @@ class PhaseExecutor:
             history = execution.attempt_history(session, phase)
         with _Heartbeat(self.env, self.phase_pk, self.runner):
             try:
+                self._baseline_first()
                 self._attempts(history, max_attempts)
             except RunStopped as stop:
                 if stop.state is RunState.CANCELLED:
                     self._close_cancelled(stop.reason)
                 raise
+
+    def _baseline_first(self) -> None:
+        """Run the phase's baseline before any model call: a test command that does not exist
+        ends the run now, not after a builder call has been paid for."""
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            run = session.get_one(Run, phase.run_pk)
+            project = execution.project_of(session, run)
+            command = PhaseBrief.from_record(phase).test_cmd or project.default_test_cmd
+            base = run.base_commit or self.workspace.base_commit
+            phase_id = phase.phase_id
+        if not command:
+            return
+        if not self.runner.baseline(self.workspace, command, base).command_not_found:
+            return
+        reason = f"the test command of phase {phase_id} was not found: {command!r}"
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            transition_phase(session, phase, PhaseState.FAILED, reason=reason)
+            session.commit()
+        raise RunStopped(RunState.DONE_FAILED_ENVIRONMENT, reason)
 
     def _close_cancelled(self, reason: str | None) -> None:
         """The run was cancelled mid-phase: finish the attempt in flight and fail the phase, so
