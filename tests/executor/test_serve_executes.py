@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from autopack.api.app import create_app
 from autopack.demo import CASSETTE_FILE, PLAN_FILE, prepare_project
+from autopack.settings import Settings
 from tests.conftest import make_settings
 from tests.executor.support import venv_first_on_path
 
@@ -22,6 +23,17 @@ from tests.executor.support import venv_first_on_path
 @pytest.fixture(autouse=True)
 def _venv_python(monkeypatch: pytest.MonkeyPatch) -> None:
     venv_first_on_path(monkeypatch)
+
+
+def _served(database_url: str, tmp_path: Path) -> Settings:
+    """A server that executes runs itself, with the demo's recorded replies."""
+    return make_settings(
+        database_url,
+        tmp_path / "runs",
+        replay_cassette=CASSETTE_FILE,
+        executor_threads=1,
+        heartbeat_interval_seconds=0.2,
+    )
 
 
 def _wait_for(client: TestClient, run_id: str, done: set[str], timeout: float = 90) -> Any:
@@ -38,13 +50,7 @@ def test_a_run_submitted_to_the_api_is_executed_in_the_background(
     database_url: str, tmp_path: Path
 ) -> None:
     repo = prepare_project(tmp_path / "textkit")
-    settings = make_settings(
-        database_url,
-        tmp_path / "runs",
-        replay_cassette=CASSETTE_FILE,
-        executor_threads=1,
-        heartbeat_interval_seconds=0.2,
-    )
+    settings = _served(database_url, tmp_path)
     plan = yaml.safe_load(PLAN_FILE.read_text())
     plan["run"]["run_id"] = "served-demo"
     with TestClient(create_app(settings)) as client:
@@ -64,13 +70,7 @@ def test_the_api_cancel_stops_a_phase_running_in_the_background(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = prepare_project(tmp_path / "textkit")
-    settings = make_settings(
-        database_url,
-        tmp_path / "runs",
-        replay_cassette=CASSETTE_FILE,
-        executor_threads=1,
-        heartbeat_interval_seconds=0.2,
-    )
+    settings = _served(database_url, tmp_path)
     plan = yaml.safe_load(PLAN_FILE.read_text())
     plan["run"]["run_id"] = "to-cancel"
     # The tests take a minute (a `python` that sleeps first; the plan, and so the recorded

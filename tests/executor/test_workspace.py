@@ -4,7 +4,6 @@ the user's repository (working tree, .git, refs, stash) is byte-identical after 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,9 @@ from autopack.executor.workspace import (
     git_environment,
     promote,
 )
+from tests.executor.support import git
 
 RUN = "run-20240101-000000-abc123"
-
-
-def git(cwd: Path, *args: str, stdin: str | None = None) -> str:
-    """The test's own git: no user config, a fixed identity, so tests run where none exists."""
-    env = {"PATH": os.environ["PATH"], "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"}
-    identity = ("-c", "user.name=Tester", "-c", "user.email=tester@example.com")
-    result = subprocess.run(
-        ["git", *identity, "-c", "init.defaultBranch=main", *args],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 def commit_file(repo: Path, name: str, text: str, message: str = "change") -> str:
