@@ -3,6 +3,7 @@ between the models and the migrations."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -93,6 +94,32 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(tmp_path: Path) -
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 4321
     finally:
         engine.dispose()
+
+
+def test_two_engines_opening_a_fresh_sqlite_file_together_both_connect(tmp_path: Path) -> None:
+    """Switching a new file to WAL skips SQLite's busy handler; it must wait, not fail."""
+    failures: list[BaseException] = []
+    for attempt in range(40):
+        settings = make_settings(f"sqlite:///{tmp_path / f'fresh{attempt}.db'}", tmp_path)
+        engines = [create_db_engine(settings) for _ in range(2)]
+        barrier = threading.Barrier(len(engines))
+
+        def connect(engine: Engine, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (a INTEGER)")
+            except BaseException as exc:  # collected and asserted below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=connect, args=(engine,)) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        for engine in engines:
+            engine.dispose()
+    assert failures == []
 
 
 def test_embedded_default_lives_under_runs_dir(tmp_path: Path) -> None:

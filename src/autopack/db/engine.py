@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -72,8 +73,8 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         # SQLAlchemy controls transaction boundaries.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        _switch_to_wal(cursor, busy_timeout / 1000)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -89,6 +90,24 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, timeout_seconds: float) -> None:
+    """``PRAGMA journal_mode=WAL``, retried within the busy timeout: on a file that is not yet in
+    WAL mode, SQLite answers "database is locked" at once, without its busy handler, when another
+    connection holds a lock — two processes opening a fresh database together would otherwise
+    fail."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def create_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
