@@ -51,6 +51,13 @@ class IllegalTransitionError(ConflictError):
         self.requested = requested
 
 
+class UpstreamError(AutopackError):
+    """A service Autopack depends on (a model provider) did not give a usable answer; the
+    request itself may be fine."""
+
+    code = "upstream_error"
+
+
 class SchemaNotReadyError(AutopackError):
     """The database schema is missing or not at the head revision of this Autopack."""
 

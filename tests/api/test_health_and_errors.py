@@ -31,6 +31,7 @@ OPERATION_IDS = {
     "create_project",
     "list_projects",
     "get_project",
+    "draft_plan",
 }
 
 

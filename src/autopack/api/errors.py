@@ -22,6 +22,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.AutopackError], int]] = [
     (errors.IllegalTransitionError, 409),
     (errors.ConflictError, 409),
     (errors.InvalidInputError, 422),
+    (errors.UpstreamError, 502),
     (errors.SchemaNotReadyError, 503),
     (errors.DatabaseUnavailableError, 503),
     (errors.ConfigurationError, 500),
@@ -39,6 +40,7 @@ CODE_BY_STATUS = {
     422: "invalid_input",
     429: "rate_limited",
     500: "internal_error",
+    502: "upstream_error",
     503: "unavailable",
 }
 
