@@ -70,6 +70,21 @@ _ANTHROPIC_STATUS = {
     "overloaded_error": 529,
 }
 _OPENAI_RETRYABLE = {"server_error", "rate_limit_exceeded", "rate_limit_error", "timeout"}
+# How providers say that a prompt does not fit the model's context window. Such a request never
+# succeeds as it is, so the caller must be told precisely (to shrink the prompt), not "bad request".
+_CONTEXT_TOO_LONG_CODES = {
+    "context_length_exceeded",  # OpenAI
+    "exceed_context_size_error",  # llama.cpp server
+    "prompt_too_long",
+}
+_CONTEXT_TOO_LONG_PHRASES = (
+    "prompt is too long",  # Anthropic: "prompt is too long: 210000 tokens > 200000 maximum"
+    "exceed context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
+    "maximum context length",  # OpenAI and vLLM: "This model's maximum context length is ..."
+    "context_length_exceeded",
+    "exceeds the available context size",  # llama.cpp server
+    "exceeds the context length",  # Ollama
+)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -312,6 +327,17 @@ def build_anthropic_error(error_type: str, message: str) -> dict[str, Any]:
 def build_openai_error(error_type: str, message: str, code: str | None = None) -> dict[str, Any]:
     """An OpenAI error body, e.g. ``("invalid_request_error", msg, "context_length_exceeded")``."""
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+def is_context_too_long(message: str | None, *codes: str | None) -> bool:
+    """True when an error (its message, type or code) says the prompt exceeds the context window.
+
+    Used by the live adapters to report "context too long" precisely and never retry it.
+    """
+    if any(code in _CONTEXT_TOO_LONG_CODES for code in codes if code):
+        return True
+    text = (message or "").lower()
+    return any(phrase in text for phrase in _CONTEXT_TOO_LONG_PHRASES)
 
 
 # --- helpers ---------------------------------------------------------------------------------
