@@ -38,6 +38,8 @@ def make_settings(database_url: str, runs_dir: Path, **overrides: object) -> Set
         "runs_dir": runs_dir,
         "db_startup_timeout_seconds": 0,
         "sse_poll_interval_seconds": 0.05,
+        # A test that wants the API to execute runs says so (and gives it a replay cassette).
+        "executor_threads": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -182,16 +182,47 @@ class Settings(BaseSettings):
         default=1_000_000, ge=1, description="Largest file a builder attempt may write"
     )
     routing_file: Path | None = Field(
-        default=None, description="Model routing and prices (YAML); the shipped default if unset"
+        default=None,
+        description="Model routing and prices (YAML); the routing profile's shipped file if unset",
+    )
+    routing_profile: Literal["default", "openai", "local"] = Field(
+        default="default",
+        description="Shipped routing when no routing file is set: default, openai or local",
     )
     replay_cassette: Path | None = Field(
         default=None,
         description="Serve every model call from this recorded cassette (offline, deterministic)",
     )
+    record_cassette: Path | None = Field(
+        default=None,
+        description="Append every live model call's request and reply to this cassette",
+    )
 
     # --- model providers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = _secret("Anthropic API key", env="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(
+        default=None, description="Anthropic API address (a gateway or proxy); Anthropic's if unset"
+    )
     openai_api_key: SecretStr | None = _secret("OpenAI API key", env="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible server, e.g. http://localhost:11434/v1; OpenAI's if unset",
+    )
+    llm_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Most seconds to open a connection to a model API"
+    )
+    llm_stall_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="A model reply silent this long (streaming) is a timeout"
+    )
+    llm_call_deadline_seconds: float = Field(
+        default=600.0, gt=0, description="Most seconds one model call may take, retries included"
+    )
+    llm_max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries of a model call on 429, 5xx and timeouts"
+    )
+    llm_backoff_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait between two tries of a model call"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

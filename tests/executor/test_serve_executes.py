@@ -103,3 +103,18 @@ def test_the_api_cancel_stops_a_phase_running_in_the_background(
         assert phase["state"] == "FAILED", phase
         assert "cancelled" in (phase["failure_reason"] or "")
         assert client.get("/api/runs/to-cancel").json()["state"] == "CANCELLED"
+
+
+def test_a_server_without_any_key_starts_and_ends_a_run_that_needs_one_naming_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path / "runs", executor_threads=1)
+    plan = yaml.safe_load(PLAN_FILE.read_text())
+    plan["run"]["run_id"] = "keyless"
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").json()["status"] == "healthy"
+        client.post("/api/projects", json={"name": "demo", "repo": str(tmp_path)})
+        assert client.post("/api/runs", json=plan).status_code == 201
+        run = _wait_for(client, "keyless", {"DONE_FAILED_ENVIRONMENT", "DONE_SUCCESS"})
+    assert run["failure_reason"].startswith("cannot start: ANTHROPIC_API_KEY is not set")
+    assert run["budget"]["tokens_used"] == 0 and run["started_at"] is not None

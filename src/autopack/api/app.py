@@ -25,10 +25,10 @@ from autopack.db import migrate
 from autopack.db.engine import create_db_engine, wait_for_database
 from autopack.errors import ConfigurationError
 from autopack.events.router import router as events_router
-from autopack.executor.environment import build_environment
+from autopack.executor.environment import build_environment, load_router
 from autopack.executor.worker import ExecutorPool
 from autopack.issues.router import router as issues_router
-from autopack.llm.routing import Router, load_routing
+from autopack.planner.router import router as planner_router
 from autopack.plans.models import Plan
 from autopack.projects.router import router as projects_router
 from autopack.runs.router import router as runs_router
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = resolved
         app.state.engine = engine
         app.state.database = Database.for_engine(engine)
-        app.state.router = Router(load_routing(resolved.routing_file))
+        app.state.router = load_router(resolved)
         pool = _start_executors(resolved, app.state.database)
         app.state.schema_head = status.head
         try:
@@ -84,15 +84,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=_body_limit)
     install_error_handlers(app)
     app.include_router(health_router)
-    for router in (runs_router, events_router, issues_router, usage_router, projects_router):
+    for router in (
+        runs_router,
+        events_router,
+        issues_router,
+        usage_router,
+        projects_router,
+        planner_router,
+    ):
         app.include_router(router, prefix="/api")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def _start_executors(settings: Settings, database: Database) -> ExecutorPool | None:
-    """Execute queued runs in background threads, when a model provider is configured; the API
-    itself needs none (it must start without any key)."""
+    """Execute queued runs in background threads. No model key is needed to start: a run whose
+    models lack a key ends at its start with a message naming the key."""
     if settings.executor_threads == 0:
         return None
     try:

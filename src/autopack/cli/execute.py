@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from autopack.cli import context
 from autopack.cli.plan import read_plan
 from autopack.cli.runs import _detail_view
+from autopack.errors import ConfigurationError
 from autopack.events.service import list_events
-from autopack.executor.environment import build_environment
+from autopack.executor.environment import build_environment, missing_credentials
 from autopack.executor.service import execute, promote_run, submit
 from autopack.runs.service import get_run
 from autopack.runs.states import RunState
@@ -30,13 +31,41 @@ def run(
     repo: Annotated[
         str, typer.Option("--repo", help="The project's git repository: a path or a URL.")
     ],
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            metavar="CASSETTE",
+            help="Call the live models and append every request and reply to CASSETTE.",
+        ),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay",
+            metavar="CASSETTE",
+            help="Serve every model call from CASSETTE (offline; recorded with --record).",
+        ),
+    ] = None,
 ) -> None:
     """Create a run of PLAN_FILE for the repository and execute it here, showing its progress.
     Exits 0 only when the run ends DONE_SUCCESS."""
+    if record is not None and replay is not None:
+        raise ConfigurationError("--record and --replay cannot be used together")
     plan = read_plan(plan_file)
     source = str(Path(repo).resolve()) if Path(repo).exists() else repo
-    with context.open_database() as ctx:
+    settings = context.load_settings()
+    if record is not None:
+        settings = settings.model_copy(update={"record_cassette": record, "replay_cassette": None})
+    if replay is not None:
+        settings = settings.model_copy(update={"replay_cassette": replay, "record_cassette": None})
+    with context.open_database(settings) as ctx:
         env = build_environment(ctx.settings, ctx.session_factory)
+        problems = missing_credentials(env, plan)
+        if problems:
+            raise ConfigurationError(
+                "the run cannot start: " + "; ".join(problems), details=problems
+            )
         run_id = submit(ctx.session_factory, plan, source, env.router)
         with _follow(ctx.session_factory, run_id):
             final = execute(env, run_id)

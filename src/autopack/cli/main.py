@@ -18,6 +18,7 @@ from autopack import __version__
 from autopack.cli import context
 from autopack.cli.db import app as db_app
 from autopack.cli.execute import demo, promote, resume, run
+from autopack.cli.models import models
 from autopack.cli.plan import app as plan_app
 from autopack.cli.runs import app as runs_app
 from autopack.cli.serve import serve
@@ -96,6 +97,7 @@ def main(
 app.command("serve")(serve)
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("models")(models)
 app.add_typer(db_app, name="db")
 runs_app.command("resume")(resume)
 runs_app.command("promote")(promote)

@@ -69,6 +69,7 @@ from autopack.llm.provider import (
     CallContext,
     Completion,
     CompletionRequest,
+    CredentialCheck,
     Message,
     Provider,
     ProviderError,
@@ -172,6 +173,7 @@ class RunExecutor:
             else:
                 return run.state
         try:
+            self._check_credentials()
             workspace = self._open_workspace()
             self._execute_phases(workspace)
         except RunStopped as stop:
@@ -182,6 +184,26 @@ class RunExecutor:
             self._fail_active_phase(exc.message)
             return self._end(RunState.DONE_FAILED_ENVIRONMENT, exc.message)
         return self._end(RunState.DONE_SUCCESS, None)
+
+    def _check_credentials(self) -> None:
+        """A run whose models lack a key stops before its first phase, naming the key, rather
+        than failing in the middle of a phase (maybe hours in) when escalation reaches a model
+        of the other provider."""
+        if not isinstance(self.env.provider, CredentialCheck):
+            return
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            phases = [
+                (phase.task_category, str(phase.complexity))
+                for phase in execution.phases_in_order(session, run)
+            ]
+            models = self.env.router.reachable_models(phases, _overrides(run))
+        problems = self.env.provider.missing_credentials(models)
+        if problems:
+            raise RunStopped(
+                RunState.DONE_FAILED_ENVIRONMENT,
+                "cannot start: " + "; ".join(problems),
+            )
 
     def _fail_active_phase(self, reason: str) -> None:
         with self.env.sessions() as session:

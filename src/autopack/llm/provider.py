@@ -10,6 +10,7 @@ attempt 1 and attempt 3 is the same request, and an error or ledger row still kn
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
@@ -205,6 +206,16 @@ class Provider(Protocol):
     name: str
 
     def complete(self, request: CompletionRequest, *, context: CallContext) -> Completion: ...
+
+
+@runtime_checkable
+class CredentialCheck(Protocol):
+    """A provider that can tell, before a run starts, which models it cannot serve for want of a
+    key (live providers); replay needs no key and does not implement it."""
+
+    def missing_credentials(self, models: Iterable[str]) -> list[str]:
+        """One human-readable problem per missing credential; empty when every model is served."""
+        ...
 
 
 class InvalidRequestError(AutopackError):

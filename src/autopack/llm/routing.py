@@ -37,6 +37,9 @@ COMPLEXITIES: tuple[Complexity, ...] = get_args(Complexity)
 AuditMode = Literal["always", "never", "auto"]
 
 DEFAULT_ROUTING_RESOURCE = "routing.default.yaml"
+# Shipped routing files, chosen by AUTOPACK_ROUTING_PROFILE when no routing file is given:
+# Anthropic models (one key), OpenAI models (one key), a local OpenAI-compatible server (no key).
+ROUTING_PROFILES = ("default", "openai", "local")
 # The categories the auditor reviews by default: changes whose mistakes are costly or silent.
 DEFAULT_HIGH_RISK_CATEGORIES = (
     "security",
@@ -317,16 +320,19 @@ class Router:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def default_routing_text() -> str:
-    """The shipped routing file, read from the installed package."""
-    resource = importlib.resources.files("autopack.llm").joinpath(DEFAULT_ROUTING_RESOURCE)
+def default_routing_text(profile: str = "default") -> str:
+    """A shipped routing file (``routing.<profile>.yaml``), read from the installed package."""
+    _check_choice("routing profile", profile, ROUTING_PROFILES)
+    resource = importlib.resources.files("autopack.llm").joinpath(f"routing.{profile}.yaml")
     return resource.read_text(encoding="utf-8")
 
 
-def load_routing(path: Path | str | None = None) -> RoutingConfig:
-    """Load a routing file, or the shipped default when ``path`` is None."""
+def load_routing(path: Path | str | None = None, *, profile: str = "default") -> RoutingConfig:
+    """Load a routing file, or the shipped file of ``profile`` when ``path`` is None."""
     if path is None:
-        return parse_routing(default_routing_text(), source=f"(default {DEFAULT_ROUTING_RESOURCE})")
+        return parse_routing(
+            default_routing_text(profile), source=f"(shipped routing.{profile}.yaml)"
+        )
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
