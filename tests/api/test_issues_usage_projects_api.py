@@ -75,12 +75,12 @@ def test_usage_summary_reads_the_ledger(
     with session_factory() as session:
         runs = {r.run_id: r for r in session.scalars(select(Run))}
         calls = [
-            ("u1", "claude-sonnet", LlmRole.BUILDER, 1000, 200, "0.0060"),
-            ("u1", "claude-sonnet", LlmRole.BUILDER, 500, 100, "0.0030"),
-            ("u1", "gpt-4o", LlmRole.AUDITOR, 800, 50, "0.0025"),
-            ("u2", "claude-sonnet", LlmRole.BUILDER, 100, 10, "0.0005"),
+            ("u1", "claude-sonnet", LlmRole.BUILDER, 1000, 200, 600, "0.0060"),
+            ("u1", "claude-sonnet", LlmRole.BUILDER, 500, 100, 0, "0.0030"),
+            ("u1", "gpt-5.4", LlmRole.AUDITOR, 800, 50, 300, "0.0025"),
+            ("u2", "claude-sonnet", LlmRole.BUILDER, 100, 10, 0, "0.0005"),
         ]
-        for run_id, model, role, tokens_in, tokens_out, cost in calls:
+        for run_id, model, role, tokens_in, tokens_out, cached, cost in calls:
             record_llm_call(
                 session,
                 LlmCall(
@@ -90,6 +90,7 @@ def test_usage_summary_reads_the_ledger(
                     run_pk=runs[run_id].id,
                     input_tokens=tokens_in,
                     output_tokens=tokens_out,
+                    cache_read_tokens=cached,
                     cost_usd=Decimal(cost),
                     outcome="ok",
                 ),
@@ -99,14 +100,16 @@ def test_usage_summary_reads_the_ledger(
     everything = client.get("/api/usage").json()
     assert everything["calls"] == 4
     assert everything["input_tokens"] == 2400 and everything["output_tokens"] == 360
+    assert everything["cache_read_tokens"] == 900 and everything["cache_write_tokens"] == 0
     assert Decimal(everything["cost_usd"]) == Decimal("0.0120")
 
     u1 = client.get("/api/usage", params={"run_id": "u1"}).json()
     rows = {(r["model"], r["role"]): r for r in u1["by_model_role"]}
     assert rows[("claude-sonnet", "builder")]["calls"] == 2
     assert rows[("claude-sonnet", "builder")]["input_tokens"] == 1500
+    assert rows[("claude-sonnet", "builder")]["cache_read_tokens"] == 600
     assert Decimal(rows[("claude-sonnet", "builder")]["cost_usd"]) == Decimal("0.0090")
-    assert rows[("gpt-4o", "auditor")]["output_tokens"] == 50
+    assert rows[("gpt-5.4", "auditor")]["output_tokens"] == 50
     assert u1["total_tokens"] == 2650  # 1500 + 300 + 850
     assert client.get("/api/usage", params={"project": "default"}).json()["calls"] == 4
     assert client.get("/api/usage", params={"run_id": "nope"}).json()["calls"] == 0

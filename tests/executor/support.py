@@ -176,7 +176,9 @@ class ScriptedProvider:
 
     ``usage``: ``"plausible"`` reports about 3/4 of the prompt's byte bound as input tokens and a
     quarter of the reply's bytes as output (like ``autopack.demo.record``); ``"worst"`` reports the
-    worst case the budget reserved: the prompt's full upper bound and the whole ``max_tokens``.
+    worst case the budget reserved: the prompt's full upper bound and the whole ``max_tokens``;
+    ``"cached"`` is plausible with half the prompt read from the provider's cache and 100 tokens
+    written to it.
     """
 
     name = "anthropic"
@@ -204,12 +206,18 @@ class ScriptedProvider:
         else:
             input_tokens = max(1, prompt_tokens_upper_bound(request.messages) * 3 // 4)
             output_tokens = max(1, len(text.encode("utf-8")) // 4)
+        cache_read = cache_write = 0
+        if self.usage == "cached":
+            cache_read, cache_write = input_tokens // 2, 100
+            input_tokens -= cache_read + cache_write
         body = build_response(
             "anthropic",
             text,
             model=request.model,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
         )
         return parse_response("anthropic", body)
 

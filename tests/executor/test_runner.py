@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.executor.service import execute
 from autopack.issues.models import IssueSource
-from autopack.llm.pricing import prompt_tokens_upper_bound
+from autopack.llm.pricing import cost_usd, prompt_tokens_upper_bound, quantize_usd
 from autopack.llm.replay import ReplayProvider
 from autopack.runs.service import cancel_run
 from autopack.runs.states import PHASE_ACTIVE_STATES, PhaseState, RunState
@@ -109,6 +109,31 @@ def test_user_checkout_is_untouched_by_a_successful_run(
     assert len(provider.calls) == 1
 
 
+def test_cache_tokens_reach_the_ledger_and_are_billed_at_their_prices(
+    settings: Settings, session_factory: sessionmaker[Session], project: Path
+) -> None:
+    h, _ = harness(settings, session_factory, GOOD_REPLY, usage="cached")
+
+    run_id, state = h.run(make_plan(), project)
+
+    record = load_record(session_factory, run_id)
+    assert state is RunState.DONE_SUCCESS, record.run["failure_reason"]
+    (call,) = record.llm_calls
+    assert call["cache_read_tokens"] > 0 and call["cache_write_tokens"] == 100
+    assert call["input_tokens"] > call["cache_read_tokens"] + call["cache_write_tokens"]
+    spec = h.env.router.spec(call["model"])
+    uncached = call["input_tokens"] - call["cache_read_tokens"] - call["cache_write_tokens"]
+    assert call["cost_usd"] == quantize_usd(
+        cost_usd(
+            spec,
+            input_tokens=uncached,
+            output_tokens=call["output_tokens"],
+            cache_read_tokens=call["cache_read_tokens"],
+            cache_write_tokens=call["cache_write_tokens"],
+        )
+    )
+
+
 def test_dirty_user_tree_runs_from_head_and_lists_what_it_ignored(
     settings: Settings, session_factory: sessionmaker[Session], project: Path
 ) -> None:
@@ -176,7 +201,7 @@ def test_budget_too_small_for_the_first_call_makes_no_call(
 # output tokens, and not for a second call of the same size.
 ONE_CALL_CAPS: dict[str, dict[str, Any]] = {
     "tokens": {"token_cap": 9_000},
-    "cost": {"cost_cap_usd": "0.020000"},
+    "cost": {"cost_cap_usd": "0.004500"},
 }
 
 
@@ -416,9 +441,9 @@ def test_escalation_moves_one_step_along_the_chain(
     h.run(make_plan(), project)
 
     assert [r.model for r in provider.requests] == [
-        "claude-haiku-4-5",
-        "claude-haiku-4-5",
-        "claude-sonnet-4-5",
+        "claude-haiku-5-5",
+        "claude-haiku-5-5",
+        "claude-sonnet-5-5",
     ]
 
 

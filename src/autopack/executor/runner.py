@@ -650,6 +650,8 @@ class PhaseExecutor:
             role=role,
             input_tokens=completion.prompt_tokens,
             output_tokens=completion.output_tokens,
+            cache_read_tokens=completion.cache_read_tokens,
+            cache_write_tokens=completion.cache_write_tokens,
             cost_usd=cost,
             latency_ms=int((time.monotonic() - started) * 1000),
             outcome="truncated" if completion.truncated else "ok",

@@ -58,6 +58,8 @@ class PlannerCall:
     cost_usd: Decimal
     latency_ms: int
     outcome: str
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,8 @@ def _record(
         provider=completion.provider,
         input_tokens=completion.prompt_tokens,
         output_tokens=completion.output_tokens,
+        cache_read_tokens=completion.cache_read_tokens,
+        cache_write_tokens=completion.cache_write_tokens,
         cost_usd=completion_cost(choice.spec, completion),
         latency_ms=latency_ms,
         outcome=outcome,
@@ -285,6 +289,8 @@ def _write_ledger(
                 run_pk=None,
                 input_tokens=call.input_tokens,
                 output_tokens=call.output_tokens,
+                cache_read_tokens=call.cache_read_tokens,
+                cache_write_tokens=call.cache_write_tokens,
                 cost_usd=call.cost_usd,
                 latency_ms=call.latency_ms,
                 outcome=call.outcome,

@@ -156,9 +156,13 @@ def record_usage(
     latency_ms: int,
     outcome: str,
     error: str | None = None,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> None:
     """One model call: to the llm_calls ledger, and counted on the attempt, phase, tier and run
-    (in the caller's transaction, so the ledger and the counters never disagree)."""
+    (in the caller's transaction, so the ledger and the counters never disagree).
+    ``input_tokens`` is the whole prompt; the cache counts say how much of it was read from or
+    written to the provider's prompt cache."""
     record_llm_call(
         session,
         LlmCall(
@@ -170,6 +174,8 @@ def record_usage(
             attempt_number=attempt.number,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
             cost_usd=cost_usd,
             latency_ms=latency_ms,
             outcome=outcome,

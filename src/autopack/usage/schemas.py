@@ -16,6 +16,8 @@ class UsageRow(BaseModel):
     calls: int
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
     cost_usd: Decimal
 
 
@@ -23,8 +25,12 @@ class UsageSummary(BaseModel):
     """Tokens and cost from the llm_calls ledger, in total and by model and role."""
 
     calls: int
+    # Prompt tokens, all of them; the cache counts say how many of those the provider's prompt
+    # cache served (cache_read) or stored (cache_write), billed at their own prices.
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
     total_tokens: int
     cost_usd: Decimal
     by_model_role: list[UsageRow]

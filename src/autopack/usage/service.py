@@ -38,6 +38,8 @@ def usage_summary(session: Session, filters: UsageFilter) -> UsageSummary:
         func.count(LlmCall.id),
         func.coalesce(func.sum(LlmCall.input_tokens), 0),
         func.coalesce(func.sum(LlmCall.output_tokens), 0),
+        func.coalesce(func.sum(LlmCall.cache_read_tokens), 0),
+        func.coalesce(func.sum(LlmCall.cache_write_tokens), 0),
         func.coalesce(func.sum(LlmCall.cost_usd), 0),
     ).group_by(LlmCall.model, LlmCall.provider, LlmCall.role)
     if filters.run_id is not None or filters.project is not None:
@@ -60,15 +62,29 @@ def usage_summary(session: Session, filters: UsageFilter) -> UsageSummary:
             calls=int(calls),
             input_tokens=int(tokens_in),
             output_tokens=int(tokens_out),
+            cache_read_tokens=int(cache_read),
+            cache_write_tokens=int(cache_write),
             cost_usd=Decimal(str(cost)),
         )
-        for model, provider, role, calls, tokens_in, tokens_out, cost in session.execute(query)
+        for (
+            model,
+            provider,
+            role,
+            calls,
+            tokens_in,
+            tokens_out,
+            cache_read,
+            cache_write,
+            cost,
+        ) in session.execute(query)
     ]
     rows.sort(key=lambda row: (-row.cost_usd, row.model, row.role))
     return UsageSummary(
         calls=sum(row.calls for row in rows),
         input_tokens=sum(row.input_tokens for row in rows),
         output_tokens=sum(row.output_tokens for row in rows),
+        cache_read_tokens=sum(row.cache_read_tokens for row in rows),
+        cache_write_tokens=sum(row.cache_write_tokens for row in rows),
         total_tokens=sum(row.input_tokens + row.output_tokens for row in rows),
         cost_usd=sum((row.cost_usd for row in rows), Decimal(0)),
         by_model_role=rows,
