@@ -218,5 +218,5 @@ def test_model_overrides_must_name_models_of_the_routing_file(
     error = _assert_rejected(client, engine, 422, "invalid_plan", json_body=body)
     assert error["details"][0]["loc"] == "run.models.builder"
     assert "gpt-99-imaginary" in error["details"][0]["message"]
-    good = _v7(run={**V7_BODY["run"], "models": {"builder": ["claude-sonnet-4-5"]}})
+    good = _v7(run={**V7_BODY["run"], "models": {"builder": ["claude-sonnet-5-5"]}})
     assert client.post("/api/runs", json=good).status_code == 201

@@ -19,13 +19,13 @@ def test_models_prints_every_model_its_prices_and_whether_its_key_is_set(
 ) -> None:
     missing = cli_no_db("models")
     assert missing.exit_code == 0, missing.output
-    opus = next(line for line in missing.stdout.splitlines() if "claude-opus-4-5 " in line)
-    assert "anthropic" in opus and "25.0" in opus and "200,000" in opus and "missing" in opus
+    opus = next(line for line in missing.stdout.splitlines() if "claude-opus-5-5 " in line)
+    assert "anthropic" in opus and "20.0" in opus and "1,000,000" in opus and "missing" in opus
     assert "shipped profile 'default'" in missing.stdout
-    assert "claude-haiku-4-5 → claude-sonnet-4-5 → claude-opus-4-5" in missing.stdout
+    assert "claude-haiku-5-5 → claude-sonnet-5-5 → claude-opus-5-5" in missing.stdout
 
     with_key = cli_no_db("models", ANTHROPIC_API_KEY="sk-ant-secret-value-1234")
-    opus = next(line for line in with_key.stdout.splitlines() if "claude-opus-4-5 " in line)
+    opus = next(line for line in with_key.stdout.splitlines() if "claude-opus-5-5 " in line)
     assert opus.rstrip(" │").endswith("set")
     assert "sk-ant-secret-value-1234" not in with_key.output
 

@@ -40,7 +40,7 @@ def test_a_run_without_the_key_its_models_need_ends_at_start_naming_it(
     reason = record.run["failure_reason"]
     assert reason.startswith("cannot start: ANTHROPIC_API_KEY is not set"), reason
     # Every model of the low builder chain (and the auditor's) is named, not only the first.
-    for model in ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"):
+    for model in ("claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"):
         assert model in reason
     assert record.llm_calls == []
     assert record.phase()["state"] is PhaseState.QUEUED
@@ -54,12 +54,12 @@ def test_a_model_of_the_other_provider_in_the_overrides_needs_its_key(
         update={"anthropic_api_key": SecretStr("sk-ant-test-0000")}
     )
     h = live_harness(with_anthropic, session_factory)
-    plan = make_plan(run={"models": {"builder": ["claude-haiku-4-5", "gpt-4o"]}})
+    plan = make_plan(run={"models": {"builder": ["claude-haiku-5-5", "gpt-5.4"]}})
 
     (problem,) = missing_credentials(h.env, plan)
 
     assert problem.startswith("OPENAI_API_KEY is not set"), problem
-    assert problem.endswith("routing selects gpt-4o")
+    assert problem.endswith("routing selects gpt-5.4")
 
 
 def test_a_local_openai_compatible_server_needs_no_key(

@@ -60,7 +60,7 @@ def test_negative_tokens_are_refused() -> None:
 
 
 def test_completion_cost_rounds_up_to_the_micro_dollar() -> None:
-    completion = Completion("x", "gpt-4o-mini", "openai", input_tokens=1, output_tokens=1)
+    completion = Completion("x", "gpt-5.4-mini", "openai", input_tokens=1, output_tokens=1)
     assert completion_cost(MINI, completion) == Decimal("0.000001")
     assert quantize_usd(Decimal("0.0000010")) == Decimal("0.000001")
     assert quantize_usd(Decimal("0.0000010001")) == Decimal("0.000002")

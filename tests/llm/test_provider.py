@@ -23,7 +23,7 @@ from autopack.llm.replay import ReplayProvider
 
 def _request(**overrides: object) -> CompletionRequest:
     values: dict[str, object] = {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "messages": (Message("system", "be brief"), Message("user", "hello")),
         "max_tokens": 100,
     }

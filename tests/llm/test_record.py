@@ -31,7 +31,7 @@ CONTEXT = CallContext(run_id="r1", phase_id="p1", attempt=1)
 
 def request(text: str = "add sub") -> CompletionRequest:
     return CompletionRequest(
-        model="gpt-4o", messages=(Message("user", text),), max_tokens=100, temperature=0
+        model="gpt-5.4", messages=(Message("user", text),), max_tokens=100, temperature=0
     )
 
 

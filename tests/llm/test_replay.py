@@ -51,7 +51,7 @@ CONTEXT = CallContext(run_id="run-1", phase_id="phase-2", attempt=3, role="build
 
 def _request(text: str = "hello", **overrides: Any) -> CompletionRequest:
     values: dict[str, Any] = {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "messages": (Message("user", text),),
         "max_tokens": 256,
     }
@@ -72,7 +72,7 @@ def test_request_key_ignores_call_context_but_not_the_request() -> None:
         _request(max_tokens=257),
         _request(temperature=0.5),
         _request(stop=("x",)),
-        _request(model="gpt-4o"),
+        _request(model="gpt-5.4"),
         _request(messages=(Message("system", "hello"),)),
     ]
     keys = {request_key(variant) for variant in variants}
@@ -157,11 +157,11 @@ def test_miss_names_who_asked_the_key_the_prompt_and_how_to_record(tmp_path: Pat
     for fragment in (
         str(cassette),
         "run run-1, phase phase-2, attempt 3, builder",
-        "model claude-sonnet-4-5",
+        "model claude-sonnet-5-5",
         request_key(missing),
         json.dumps(prompt[:200])[:-1],  # the first 200 characters, escaped
         "--record",
-        "holds 1 replies for claude-sonnet-4-5",
+        "holds 1 replies for claude-sonnet-5-5",
     ):
         assert fragment in message
     assert "x" * 201 not in message
@@ -203,7 +203,7 @@ def test_key_may_be_left_out_and_is_computed(tmp_path: Path) -> None:
         ("BAD_RESPONSE", "line 2: unexpected anthropic response: usage: missing"),
         ("BAD_REQUEST", "line 2: invalid request: max_tokens must be at least 1"),
         ("EXTRA_FIELD", r"line 2: unknown fields \['headers'\]"),
-        ("OTHER_MODEL", "line 2: `model` 'gpt-4o' differs from request.model"),
+        ("OTHER_MODEL", "line 2: `model` 'gpt-5.4' differs from request.model"),
     ],
 )
 def test_malformed_cassette_lines_name_the_file_and_line(
@@ -220,7 +220,7 @@ def test_malformed_cassette_lines_name_the_file_and_line(
         },
         "BAD_REQUEST": {**good, "request": {**good["request"], "max_tokens": 0}, "key": None},
         "EXTRA_FIELD": {**good, "headers": {"x-api-key": "sk"}},
-        "OTHER_MODEL": {**good, "model": "gpt-4o"},
+        "OTHER_MODEL": {**good, "model": "gpt-5.4"},
     }
     if line in variants:
         entry = {k: v for k, v in variants[line].items() if v is not None}
@@ -240,7 +240,7 @@ def test_missing_cassette_file(tmp_path: Path) -> None:
 def test_writer_output_replays(tmp_path: Path) -> None:
     path = tmp_path / "rec.jsonl"
     writer = CassetteWriter(path)
-    first, second = _request("one"), _request("two", model="gpt-4o")
+    first, second = _request("one"), _request("two", model="gpt-5.4")
     key = writer.append_reply(
         first, "answer one", provider="anthropic", input_tokens=7, output_tokens=3, note="demo"
     )

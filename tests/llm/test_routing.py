@@ -80,7 +80,9 @@ def test_default_routing_file_loads_and_is_package_data() -> None:
     resource = importlib.resources.files("autopack.llm").joinpath("routing.default.yaml")
     assert resource.is_file()
     config = load_routing()
-    assert {"claude-sonnet-4-5", "claude-haiku-4-5", "gpt-4o", "gpt-4o-mini"} <= set(config.models)
+    assert {"claude-sonnet-5-5", "claude-haiku-5-5", "gpt-5.4", "gpt-5.4-mini"} <= set(
+        config.models
+    )
     router = Router(config)
     for role in ("builder", "auditor", "planner"):
         for complexity in ("low", "medium", "high"):
@@ -94,11 +96,11 @@ def test_default_prices() -> None:
         for name, spec in models.items()
     }
     # Decimals as written in the file (0.15, not a float's 0.1499999...).
-    assert prices["claude-sonnet-4-5"] == ("3.0", "15.0")
-    assert prices["claude-haiku-4-5"] == ("1.0", "5.0")
-    assert prices["claude-opus-4-5"] == ("5.0", "25.0")
-    assert prices["gpt-4o"] == ("2.5", "10.0")
-    assert prices["gpt-4o-mini"] == ("0.15", "0.6")
+    assert prices["claude-sonnet-5-5"] == ("2.0", "10.0")
+    assert prices["claude-haiku-5-5"] == ("0.1", "0.5")
+    assert prices["claude-opus-5-5"] == ("4.0", "20.0")
+    assert prices["gpt-5.4"] == ("2.5", "15.0")
+    assert prices["gpt-5.4-mini"] == ("0.75", "4.5")
 
 
 def test_default_file_spells_out_the_schema_defaults() -> None:

@@ -25,7 +25,7 @@ ANTHROPIC_BODY: dict[str, Any] = {
     "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
     "type": "message",
     "role": "assistant",
-    "model": "claude-sonnet-4-5-20250929",
+    "model": "claude-sonnet-5-5-20250929",
     "content": [
         {"type": "thinking", "thinking": "Let me see", "signature": "abc"},
         {"type": "text", "text": "Hello"},
@@ -47,7 +47,7 @@ OPENAI_BODY: dict[str, Any] = {
     "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
     "object": "chat.completion",
     "created": 1741569952,
-    "model": "gpt-4o-2024-08-06",
+    "model": "gpt-5.4-2024-08-06",
     "choices": [
         {
             "index": 0,
@@ -71,7 +71,7 @@ OPENAI_BODY: dict[str, Any] = {
 def test_anthropic_response() -> None:
     completion = parse_anthropic(ANTHROPIC_BODY)
     assert completion.text == "Hello, world"
-    assert completion.model == "claude-sonnet-4-5-20250929"
+    assert completion.model == "claude-sonnet-5-5-20250929"
     assert completion.provider == "anthropic"
     assert (completion.input_tokens, completion.output_tokens) == (2095, 503)
     assert (completion.cache_read_tokens, completion.cache_write_tokens) == (1000, 10)

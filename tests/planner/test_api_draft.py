@@ -74,9 +74,9 @@ def test_a_draft_for_a_repo_path(
     assert body["yaml"] == VALID_PLAN
     assert load_plan(VALID_PLAN, fmt="yaml").model_dump(mode="json") == body["plan"]
     assert body["plan"]["phases"][0]["phase_index"] == 0
-    assert body["model"] == "claude-sonnet-4-5"
+    assert body["model"] == "claude-sonnet-5-5"
     assert body["repaired"] is False
-    assert body["usage"] == {"input_tokens": 1000, "output_tokens": 200, "cost_usd": "0.006000"}
+    assert body["usage"] == {"input_tokens": 1000, "output_tokens": 200, "cost_usd": "0.004000"}
     (row,) = ledger(engine)
     assert (row.role, row.run_pk, row.outcome, row.provider) == (
         LlmRole.PLANNER,
@@ -98,7 +98,7 @@ def test_a_draft_for_a_registered_project_names_it(
     )
     assert response.status_code == 200, response.text
     assert response.json()["plan"]["project"] == "calc"
-    assert response.json()["model"] == "claude-opus-4-5"
+    assert response.json()["model"] == "claude-opus-5-5"
     created_run = api.post(
         "/api/runs", content=response.json()["yaml"], headers={"content-type": "application/yaml"}
     )

@@ -60,9 +60,9 @@ def test_a_valid_plan_is_written_and_recorded(
     assert out.read_text() == VALID_PLAN
     assert result.stdout == ""
     assert "drafted a plan of 1 tier and 1 phase" in result.stderr
-    assert "claude-sonnet-4-5" in result.stderr
+    assert "claude-sonnet-5-5" in result.stderr
     assert "repair round: no" in result.stderr
-    assert "1 call, 1,000 tokens in / 200 out, $0.006000" in result.stderr
+    assert "1 call, 1,000 tokens in / 200 out, $0.004000" in result.stderr
     assert f"wrote {out}" in result.stderr
     (row,) = ledger(database_url, tmp_path)
     assert (row.role, row.run_pk, row.outcome) == (LlmRole.PLANNER, None, "ok")
