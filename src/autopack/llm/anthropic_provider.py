@@ -39,6 +39,7 @@ from anthropic.types import (
 
 from autopack.errors import ConfigurationError
 from autopack.llm import wire
+from autopack.llm.adapter import LiveAdapter, snippet
 from autopack.llm.calls import (
     Attempt,
     CallPolicy,
@@ -49,9 +50,7 @@ from autopack.llm.calls import (
     http_timeout,
     is_retryable_status,
     iter_sse,
-    json_object,
     parse_retry_after,
-    redact,
     transport_failure,
 )
 from autopack.llm.provider import (
@@ -59,14 +58,12 @@ from autopack.llm.provider import (
     Completion,
     CompletionRequest,
     ProviderError,
-    ResponseFormatError,
 )
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-_SNIPPET = 300
 
 
-class AnthropicProvider:
+class AnthropicProvider(LiveAdapter):
     """Completions from the Anthropic Messages API. Thread-safe (the SDK client is)."""
 
     name = "anthropic"
@@ -181,62 +178,10 @@ class AnthropicProvider:
             raise self._error(message, request, context, retryable=True) from None
         return self._parse(body, request, context)
 
-    def _parse(self, body: Any, request: CompletionRequest, context: CallContext) -> Completion:
-        body = redact(body, self._api_key)
-        try:
-            return wire.parse_anthropic(body)
-        except ResponseFormatError as exc:
-            raise self._format_error(exc.message, request, context, exc.details) from None
-        except ProviderError as exc:  # an error envelope sent as a 200 body
-            raise self._envelope_error(exc, request, context, "in the reply") from None
-
-    def _load(self, text: str, what: str, request: CompletionRequest, context: CallContext) -> Any:
-        try:
-            return json_object(text)
-        except ValueError as exc:
-            snippet = redact(text[:_SNIPPET], self._api_key)
-            raise self._format_error(
-                f"{what} of the reply is not valid JSON ({exc}): {snippet!r}",
-                request,
-                context,
-                {"data": snippet},
-            ) from None
+    def _parse_wire(self, body: Any) -> Completion:
+        return wire.parse_anthropic(body)
 
     # --- errors ----------------------------------------------------------------------------
-
-    def _error(
-        self,
-        message: str,
-        request: CompletionRequest,
-        context: CallContext,
-        *,
-        retryable: bool,
-        status_code: int | None = None,
-        retry_after: float | None = None,
-        details: Any = None,
-    ) -> ProviderError:
-        return ProviderError(
-            str(redact(f"{self.name}: {message}", self._api_key)),
-            provider=self.name,
-            retryable=retryable,
-            model=request.model,
-            status_code=status_code,
-            retry_after=retry_after,
-            context=context,
-            details=redact(details, self._api_key),
-        )
-
-    def _format_error(
-        self, message: str, request: CompletionRequest, context: CallContext, details: Any = None
-    ) -> ResponseFormatError:
-        error = ResponseFormatError(
-            str(redact(f"{self.name}: {message}", self._api_key)),
-            provider=self.name,
-            details=redact(details, self._api_key),
-        )
-        error.model = request.model
-        error.context = context
-        return error
 
     def _status_error(
         self, exc: anthropic.APIStatusError, request: CompletionRequest, context: CallContext
@@ -247,7 +192,7 @@ class AnthropicProvider:
         kind = error.get("type") if isinstance(error, dict) else None
         text = error.get("message") if isinstance(error, dict) else None
         if not isinstance(text, str):
-            text = _snippet(body) if isinstance(body, str) and body.strip() else None
+            text = snippet(body) if isinstance(body, str) and body.strip() else None
         label = str(kind) if isinstance(kind, str) and kind else exc.response.reason_phrase
         summary = f"{status} {label}: {text}" if text else f"{status} {label}"
         retryable = is_retryable_status(status)
@@ -289,11 +234,6 @@ class AnthropicProvider:
             status_code=exc.status_code,
             details={"type": kind, "message": text, "where": where},
         )
-
-
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _SNIPPET else flat[:_SNIPPET] + "…"
 
 
 class _Assembler:

@@ -40,6 +40,7 @@ from openai.types.chat import (
 )
 
 from autopack.llm import wire
+from autopack.llm.adapter import LiveAdapter, snippet
 from autopack.llm.calls import (
     Attempt,
     CallPolicy,
@@ -50,9 +51,7 @@ from autopack.llm.calls import (
     http_timeout,
     is_retryable_status,
     iter_sse,
-    json_object,
     parse_retry_after,
-    redact,
     transport_failure,
 )
 from autopack.llm.provider import (
@@ -61,17 +60,15 @@ from autopack.llm.provider import (
     CompletionRequest,
     Message,
     ProviderError,
-    ResponseFormatError,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # What the SDK is given when there is no key: it refuses to start without one, and a local server
 # does not check it.
 NO_KEY_PLACEHOLDER = "not-needed"
-_SNIPPET = 300
 
 
-class OpenAIProvider:
+class OpenAIProvider(LiveAdapter):
     """Completions from OpenAI Chat Completions or a compatible server. Thread-safe."""
 
     name = "openai"
@@ -178,62 +175,10 @@ class OpenAIProvider:
             raise self._error(message, request, context, retryable=True) from None
         return self._parse(body, request, context)
 
-    def _parse(self, body: Any, request: CompletionRequest, context: CallContext) -> Completion:
-        body = redact(body, self._api_key)
-        try:
-            return wire.parse_openai(body)
-        except ResponseFormatError as exc:
-            raise self._format_error(exc.message, request, context, exc.details) from None
-        except ProviderError as exc:  # an error envelope sent as a 200 body
-            raise self._envelope_error(exc, request, context, "in the reply") from None
-
-    def _load(self, text: str, what: str, request: CompletionRequest, context: CallContext) -> Any:
-        try:
-            return json_object(text)
-        except ValueError as exc:
-            snippet = redact(text[:_SNIPPET], self._api_key)
-            raise self._format_error(
-                f"{what} of the reply is not valid JSON ({exc}): {snippet!r}",
-                request,
-                context,
-                {"data": snippet},
-            ) from None
+    def _parse_wire(self, body: Any) -> Completion:
+        return wire.parse_openai(body)
 
     # --- errors ----------------------------------------------------------------------------
-
-    def _error(
-        self,
-        message: str,
-        request: CompletionRequest,
-        context: CallContext,
-        *,
-        retryable: bool,
-        status_code: int | None = None,
-        retry_after: float | None = None,
-        details: Any = None,
-    ) -> ProviderError:
-        return ProviderError(
-            str(redact(f"{self.name}: {message}", self._api_key)),
-            provider=self.name,
-            retryable=retryable,
-            model=request.model,
-            status_code=status_code,
-            retry_after=retry_after,
-            context=context,
-            details=redact(details, self._api_key),
-        )
-
-    def _format_error(
-        self, message: str, request: CompletionRequest, context: CallContext, details: Any = None
-    ) -> ResponseFormatError:
-        error = ResponseFormatError(
-            str(redact(f"{self.name}: {message}", self._api_key)),
-            provider=self.name,
-            details=redact(details, self._api_key),
-        )
-        error.model = request.model
-        error.context = context
-        return error
 
     def _status_error(
         self, exc: openai.APIStatusError, request: CompletionRequest, context: CallContext
@@ -246,7 +191,7 @@ class OpenAIProvider:
         text = error.get("message")
         if not isinstance(text, str):
             text = body if isinstance(body, str) and body.strip() else None
-            text = _snippet(text) if text else None
+            text = snippet(text) if text else None
         kind = error.get("type") if isinstance(error.get("type"), str) else None
         code = str(error["code"]) if error.get("code") is not None else None
         label = "/".join(part for part in (kind, code) if part) or exc.response.reason_phrase
@@ -305,11 +250,6 @@ def _messages(messages: Iterable[Message]) -> list[ChatCompletionMessageParam]:
         else:
             converted.append(ChatCompletionUserMessageParam(role="user", content=message.content))
     return converted
-
-
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _SNIPPET else flat[:_SNIPPET] + "…"
 
 
 class _Assembler:
