@@ -46,9 +46,11 @@ class FileSecretsSource(PydanticBaseSettingsSource):
                     f"both {env_name} and {file_var} are set; set only one of them"
                 )
             try:
-                # Keyed like the environment source keys it, so that precedence is decided by
-                # source order (environment > *_FILE > .env), not by which key pydantic sees first.
-                values[env_name] = Path(path).read_text(encoding="utf-8").strip()
+                # Keyed like the environment source keys it (the alias of an aliased setting,
+                # else the field's name), so that precedence is decided by source order
+                # (environment > *_FILE > .env), not by which key pydantic sees first.
+                key = env_name if field.validation_alias is not None else name
+                values[key] = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigurationError(
                     f"{file_var} points to {path!r}, which cannot be read: {exc.strerror}"
@@ -153,6 +155,21 @@ class Settings(BaseSettings):
         default="info", description="Log level of the server"
     )
 
+    # --- security ----------------------------------------------------------------------------
+    api_key: SecretStr | None = _secret(
+        "Admin API key for deployments (never stored); when set, every /api request needs a key"
+    )
+    cors_origins: str | None = Field(
+        default=None,
+        description="Comma-separated origins a browser may call the API from (CORS); unset: none",
+    )
+    rate_limit_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="Mutating API requests per minute per API key (or per client address when "
+        "authentication is off); 0: no limit",
+    )
+
     # --- executor ----------------------------------------------------------------------------
     executor_threads: int = Field(
         default=1, ge=0, le=64, description="Runs `autopack serve` executes at once (0: none)"
@@ -165,6 +182,10 @@ class Settings(BaseSettings):
     )
     test_output_limit_bytes: int = Field(
         default=200_000, ge=1024, description="Test output kept per run (head and tail)"
+    )
+    test_sandbox: Literal["off", "bwrap"] = Field(
+        default="off",
+        description="bwrap: test commands run with no network, only the workspace writable",
     )
     heartbeat_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often an executor proves it is alive"
@@ -224,7 +245,17 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Longest wait between two tries of a model call"
     )
 
-    @field_validator("log_level", mode="before")
+    # --- observability -----------------------------------------------------------------------
+    log_format: Literal["console", "json"] = Field(
+        default="console",
+        description="Log line format: console (readable) or json (one JSON object a line)",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve /metrics to any client; when false, to loopback or a valid API key",
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
@@ -244,6 +275,13 @@ class Settings(BaseSettings):
     def uses_embedded_database(self) -> bool:
         """True when no DATABASE_URL is given: the zero set-up SQLite file."""
         return self.database_url is None
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The CORS allow-list: ``AUTOPACK_CORS_ORIGINS`` split at commas, blanks dropped."""
+        if not self.cors_origins:
+            return []
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def embedded_database_path(self) -> Path:

@@ -32,6 +32,9 @@ OPERATION_IDS = {
     "list_projects",
     "get_project",
     "draft_plan",
+    "list_api_keys",
+    "create_api_key",
+    "revoke_api_key",
 }
 
 

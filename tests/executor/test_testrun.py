@@ -313,6 +313,26 @@ def test_scrub_environment_keeps_a_ci_value_and_matches_case_insensitively() -> 
     assert removed == ["Session_Token", "my_api_key"]
 
 
+def test_the_terminal_size_does_not_reach_the_test_command(tmp_path: Path) -> None:
+    """pytest pads its lines to COLUMNS: the output fed back to the model (and the request a
+    cassette is keyed by) must not depend on the terminal Autopack was started from."""
+    script = 'python -c "import shutil; print(shutil.get_terminal_size())"'
+    outputs = [
+        run_tests(
+            script,
+            tmp_path,
+            env={"PATH": os.environ["PATH"], **extra},
+            secret_names=[],
+            timeout_s=30,
+            output_limit_bytes=10_000,
+            junit_dir=tmp_path / "junit",
+        ).output
+        for extra in ({}, {"COLUMNS": "200", "LINES": "50"})
+    ]
+    assert outputs[0] == outputs[1]
+    assert "columns=80" in outputs[1]
+
+
 @pytest.mark.parametrize(
     ("command", "expected"),
     [

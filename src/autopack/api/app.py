@@ -9,18 +9,21 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from autopack import __version__
+from autopack.api.cors import CORSFromSettings
 from autopack.api.deps import Database
 from autopack.api.errors import install_error_handlers
 from autopack.api.health import router as health_router
 from autopack.api.middleware import BodySizeLimitMiddleware
-from autopack.api.schemas import ERROR_RESPONSES
+from autopack.api.schemas import ACCESS_ERROR_RESPONSES, ERROR_RESPONSES
+from autopack.auth.router import router as keys_router
+from autopack.auth.security import API_ACCESS, Gatekeeper
 from autopack.db import migrate
 from autopack.db.engine import create_db_engine, wait_for_database
 from autopack.errors import ConfigurationError
@@ -28,6 +31,8 @@ from autopack.events.router import router as events_router
 from autopack.executor.environment import build_environment, load_router
 from autopack.executor.worker import ExecutorPool
 from autopack.issues.router import router as issues_router
+from autopack.observability.logging import ensure_logging
+from autopack.observability.metrics import install_observability
 from autopack.planner.router import router as planner_router
 from autopack.plans.models import Plan
 from autopack.projects.router import router as projects_router
@@ -38,13 +43,18 @@ from autopack.usage.router import router as usage_router
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, require_auth: bool = False) -> FastAPI:
     """Build the API. Settings (when not given), the engine and the schema check happen at
-    start-up (the lifespan), not here: importing ``autopack.main`` reads nothing."""
+    start-up (the lifespan), not here: importing ``autopack.main`` reads nothing.
+
+    ``require_auth``: keep authentication on even while no key exists (``autopack serve`` on a
+    public address), so that revoking the last key locks the API instead of opening it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or Settings()
+        # Under a plain `uvicorn autopack.main:app` nothing has configured logging yet.
+        ensure_logging(resolved)
         engine = create_db_engine(resolved)
         try:
             await run_in_threadpool(
@@ -63,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = resolved
         app.state.engine = engine
         app.state.database = Database.for_engine(engine)
+        app.state.gatekeeper = Gatekeeper(resolved, app.state.database, require_auth=require_auth)
         app.state.router = load_router(resolved)
         pool = _start_executors(resolved, app.state.database)
         app.state.schema_head = status.head
@@ -82,8 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={422: ERROR_RESPONSES[422]},
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=_body_limit)
+    # Outermost, so that refusals (401, 413, 429) carry the CORS headers a browser needs to
+    # read them.
+    app.add_middleware(CORSFromSettings)
     install_error_handlers(app)
     app.include_router(health_router)
+    # Request ids, the access log, HTTP metrics and /metrics, outside every other layer.
+    install_observability(app)
+    # Every route under /api goes through this one router, which applies the key and scope
+    # check and the rate limit (autopack.auth.security): a route added here cannot be left open.
+    api = APIRouter(prefix="/api", dependencies=API_ACCESS, responses=ACCESS_ERROR_RESPONSES)
     for router in (
         runs_router,
         events_router,
@@ -91,8 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage_router,
         projects_router,
         planner_router,
+        keys_router,
     ):
-        app.include_router(router, prefix="/api")
+        api.include_router(router)
+    app.include_router(api)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -30,3 +30,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "Database unavailable",
     }.items()
 }
+
+
+# What every route under /api may also answer once authentication is on (docs/security.md).
+ACCESS_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        401: "No valid API key (missing, unknown or revoked)",
+        403: "The API key's scope does not cover this operation",
+        429: "Too many changes a minute for this key; see Retry-After",
+    }.items()
+}

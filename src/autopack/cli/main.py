@@ -18,12 +18,14 @@ from autopack import __version__
 from autopack.cli import context
 from autopack.cli.db import app as db_app
 from autopack.cli.execute import demo, promote, resume, run
+from autopack.cli.keys import app as keys_app
 from autopack.cli.models import models
 from autopack.cli.plan import app as plan_app
 from autopack.cli.runs import app as runs_app
 from autopack.cli.serve import serve
 from autopack.db.engine import database_error_reason
 from autopack.errors import AutopackError, DatabaseUnavailableError
+from autopack.observability.logging import command_log_level, configure_logging
 
 
 def report_error(exc: AutopackError) -> None:
@@ -77,6 +79,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -92,6 +95,21 @@ def main(
     Settings come from the environment (AUTOPACK_*, DATABASE_URL) and .env; see
     docs/configuration.md.
     """
+    _configure_logging(ctx)
+
+
+def _configure_logging(ctx: typer.Context) -> None:
+    """Logs of every command in AUTOPACK_LOG_FORMAT on standard error: warnings and errors
+    (``autopack serve`` then logs at AUTOPACK_LOG_LEVEL). Put back as they were when the
+    command ends, so that a command run in-process (tests, an embedding program) leaves logging
+    as it found it."""
+    try:
+        settings = context.load_settings()
+    except (AutopackError, ValueError):
+        # The command that needs the settings reports what is wrong with them.
+        return
+    level = command_log_level(settings.log_level)
+    ctx.call_on_close(configure_logging(settings, level=level))
 
 
 app.command("serve")(serve)
@@ -103,3 +121,4 @@ runs_app.command("resume")(resume)
 runs_app.command("promote")(promote)
 app.add_typer(runs_app, name="runs")
 app.add_typer(plan_app, name="plan")
+app.add_typer(keys_app, name="keys")

@@ -15,7 +15,9 @@ from rich.text import Text
 
 from autopack import __version__
 from autopack.cli import context
+from autopack.cli.exposure import check_exposure
 from autopack.errors import AutopackError
+from autopack.observability.logging import configure_logging
 
 # ASGI callables, spelt loosely: uvicorn and Starlette type them each their own way.
 Receive = Any
@@ -61,21 +63,34 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port to bind (default: AUTOPACK_PORT, else 8000)."),
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve a non-loopback address without API keys (something in front of "
+            "Autopack must authenticate requests).",
+        ),
+    ] = False,
 ) -> None:
     """Run the Autopack server: the API, the dashboard and /health.
 
     With no DATABASE_URL it uses the embedded SQLite database under AUTOPACK_RUNS_DIR and creates
     its schema itself. Any other database must be migrated first (`autopack db upgrade`), unless
     AUTOPACK_DB_BOOTSTRAP=1.
+
+    On an address other than loopback it refuses to start while authentication is off (no
+    AUTOPACK_API_KEY, no API key in the database), unless --insecure is given.
     """
     import uvicorn
 
     from autopack.api.app import create_app
 
     settings = context.load_settings()
+    configure_logging(settings)
     bind_host = host if host is not None else settings.host
     bind_port = port if port is not None else settings.port
-    guard = StartupGuard(create_app(settings))
+    require_auth = check_exposure(settings, bind_host, insecure=insecure)
+    guard = StartupGuard(create_app(settings, require_auth=require_auth))
     context.stdout().print(
         Text.assemble(
             (f"Autopack {__version__}", "bold"),
@@ -91,6 +106,10 @@ def serve(
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level,
+        # Logging is ours (configure_logging above): uvicorn's records go through the same
+        # handler and format, and the app writes the access lines (with the request id).
+        log_config=None,
+        access_log=False,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -46,6 +46,7 @@ from autopack.executor.governance import (
 )
 from autopack.executor.prompts import BUILDER_SYSTEM_PROMPT
 from autopack.executor.repomap import approximate_tokens
+from autopack.executor.sandbox import build_sandbox
 from autopack.executor.testrun import TestRun, run_tests
 from autopack.executor.workspace import (
     PHASE_TRAILER,
@@ -75,6 +76,7 @@ from autopack.llm.provider import (
     ProviderError,
 )
 from autopack.llm.routing import ModelChoice, Router
+from autopack.observability.logging import bound_log_context
 from autopack.rules.service import rules_for_phase
 from autopack.runs import execution
 from autopack.runs.models import Attempt, Phase, Run, SafetyProfile, Tier
@@ -153,11 +155,17 @@ class RunExecutor:
         """Claim the run (QUEUED -> RUNNING) and execute it. A RUNNING run is taken over only
         when no executor has proved it is alive within ``stale_heartbeat_seconds``: that is how
         a crashed run resumes. Any other state is returned as it is."""
+        # Every record logged while this run executes carries its run_id (unbound after).
+        with bound_log_context(run_id=self.run_id):
+            return self._execute()
+
+    def _execute(self) -> RunState:
         with self.env.sessions() as session:
             run = execution.load_run(session, self.run_id)
             if run.state is RunState.QUEUED:
                 transition_run(session, run, RunState.RUNNING)
                 session.commit()
+                logger.info("run started", extra={"worker": self.env.worker_id})
             elif run.state is RunState.RUNNING:
                 holder = execution.live_holder(
                     session, run, timedelta(seconds=self.settings.stale_heartbeat_seconds)
@@ -170,6 +178,7 @@ class RunExecutor:
                     )
                 append_event(session, run, "run.resumed", {"worker": self.env.worker_id})
                 session.commit()
+                logger.info("run resumed", extra={"worker": self.env.worker_id})
             else:
                 return run.state
         try:
@@ -262,7 +271,10 @@ class RunExecutor:
                     RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW,
                     f"phase {phase.phase_id} has failed; retry it to continue",
                 )
-            PhaseExecutor(self, workspace, phase_pk).execute()
+            with bound_log_context(phase_id=phase.phase_id):
+                logger.info("phase started")
+                PhaseExecutor(self, workspace, phase_pk).execute()
+                logger.info("phase complete")
 
     def _end(self, state: RunState, reason: str | None) -> RunState:
         with self.env.sessions() as session:
@@ -272,6 +284,7 @@ class RunExecutor:
                 session.commit()
             final = run.state
             self.artifacts.write_summary(run_summary_markdown(session, run))
+        logger.info("run ended: %s", final.value, extra={"state": final.value, "reason": reason})
         return final
 
     # --- shared helpers -----------------------------------------------------------------------
@@ -330,6 +343,9 @@ class RunExecutor:
             output_limit_bytes=self.settings.test_output_limit_bytes,
             junit_dir=self.artifacts.root / "junit",
             cancel=self.cancel,
+            # Built per command (a cached probe): an unusable sandbox ends the run at its first
+            # test command, the baseline, before any model call.
+            sandbox=build_sandbox(self.settings.test_sandbox),
         )
 
 
@@ -911,6 +927,12 @@ class PhaseExecutor:
         # environment): nothing of them is stored or sent back to a model unredacted.
         failure.reason = redact(failure.reason, self.env.secrets)
         failure.feedback = redact(failure.feedback or failure.reason, self.env.secrets)
+        logger.info(
+            "attempt %d failed: %s",
+            attempt.number,
+            failure.outcome,
+            extra={"attempt": attempt.number, "outcome": failure.outcome, "reason": failure.reason},
+        )
         execution.finish_attempt(
             session,
             attempt,

@@ -18,6 +18,10 @@ The command is whatever the user wrote (``pytest -q tests/``, ``make test``) and
   - ``PYTHONDONTWRITEBYTECODE=1``: no ``__pycache__`` appears in the workspace, where it would
     show up in the phase's diff;
   - ``PYTHONUNBUFFERED=1``: a Python test killed at the timeout still shows what it printed last;
+  - no ``COLUMNS`` or ``LINES``: tools size their output to them (pytest wraps and pads its lines
+    to ``COLUMNS``), so the output fed back to the model — and the request a cassette is keyed
+    by — would depend on the terminal Autopack was started from. Without them the output goes to
+    a pipe and tools fall back to their fixed default width;
   - ``CI=1`` unless the base environment sets ``CI``: tools turn off prompts, spinners and colour,
     which otherwise waste the output budget fed back to the model. Baseline and attempts see the
     same value, so it cannot make a difference between them;
@@ -52,8 +56,11 @@ from pathlib import Path
 from typing import IO, ClassVar
 
 from autopack.errors import AutopackError
+from autopack.executor.sandbox import BwrapSandbox
 
 JUNIT_ENV = "AUTOPACK_JUNIT_XML"
+# The terminal's size, which tools lay their output out by (see the module docstring).
+_TERMINAL_SIZE_NAMES = ("COLUMNS", "LINES")
 
 # Credential-shaped names, matched case-insensitively with fnmatch. The model providers' keys are
 # the main concern (a test must never be able to spend the user's money or leak a key into the
@@ -179,8 +186,10 @@ def run_tests(
     junit_dir: Path,
     cancel: threading.Event | None = None,
     kill_grace_s: float = KILL_GRACE_S,
+    sandbox: BwrapSandbox | None = None,
 ) -> TestRun:
-    """Run ``command`` in ``cwd`` and report what happened; see the module docstring."""
+    """Run ``command`` in ``cwd`` and report what happened; see the module docstring. With a
+    ``sandbox``, only ``cwd`` and ``junit_dir`` are writable and there is no network."""
     if not command.strip():
         raise TestRunError("the test command is empty")
     if timeout_s <= 0:
@@ -199,8 +208,11 @@ def run_tests(
     capture = _HeadTail(output_limit_bytes)
     started = time.monotonic()
     try:
+        argv = [_shell(), "-c", shell_command]
+        if sandbox is not None:
+            argv = sandbox.wrap(argv, cwd=cwd, writable=[cwd, junit_dir])
         proc = subprocess.Popen(
-            [_shell(), "-c", shell_command],
+            argv,
             cwd=cwd,
             env=child_env,
             stdin=subprocess.DEVNULL,
@@ -294,6 +306,8 @@ def scrub_environment(
             removed.append(name)
         else:
             kept[name] = value
+    for name in _TERMINAL_SIZE_NAMES:
+        kept.pop(name, None)
     kept["PYTHONDONTWRITEBYTECODE"] = "1"
     kept["PYTHONUNBUFFERED"] = "1"
     kept.setdefault("CI", "1")

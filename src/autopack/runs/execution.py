@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from autopack.db.base import utcnow
 from autopack.events.service import append_event
+from autopack.observability import metrics
 from autopack.projects.models import Project
 from autopack.runs.models import Attempt, Phase, Run, Tier
 from autopack.runs.states import PHASE_ACTIVE_STATES, RunState
@@ -139,6 +140,7 @@ def finish_attempt(session: Session, attempt: Attempt, result: AttemptOutcome) -
     attempt.finished_at = now
     attempt.duration_ms = int((now - attempt.started_at).total_seconds() * 1000)
     session.flush()
+    metrics.count_attempt(result.outcome)
 
 
 def record_usage(
@@ -215,6 +217,15 @@ def record_usage(
         phase_id=phase.phase_id,
     )
     session.flush()
+    metrics.count_llm_usage(
+        model=model,
+        role=role.value,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_tokens=cache_write_tokens,
+        cost_usd=cost_usd,
+    )
 
 
 @dataclass(frozen=True)

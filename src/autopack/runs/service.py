@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,6 +120,31 @@ def get_run(session: Session, run_id: str) -> Run:
     if run is None:
         raise NotFoundError(f"run {run_id!r} does not exist", details={"run_id": run_id})
     return run
+
+
+def count_runs_by_state(session: Session) -> dict[RunState, int]:
+    """How many runs are in each state (states with none are left out), in one query."""
+    rows = session.execute(select(Run.state, func.count()).group_by(Run.state)).all()
+    return {RunState(state): int(count) for state, count in rows}
+
+
+@dataclass(frozen=True)
+class RunBudget:
+    run_id: str
+    token_cap: int | None
+    tokens_used: int
+    cost_cap_usd: Decimal | None
+    cost_usd: Decimal
+
+
+def running_budgets(session: Session) -> list[RunBudget]:
+    """Caps and spend of every RUNNING run, in one query."""
+    rows = session.execute(
+        select(Run.run_id, Run.token_cap, Run.tokens_used, Run.cost_cap_usd, Run.cost_usd)
+        .where(Run.state == RunState.RUNNING)
+        .order_by(Run.id)
+    ).all()
+    return [RunBudget(*row) for row in rows]
 
 
 def run_is_finished(session: Session, run_pk: int) -> bool:

@@ -187,11 +187,18 @@ def transition_phase(
         changes["finished_at"] = None
         changes["failure_reason"] = None
     changes.update(values or {})
+    started_at = phase.started_at
     _compare_and_set(session, phase, "phase", phase.phase_id, current, changes)
     _record(session, phase.run, phase, "phase.state_changed", current.value, to.value, reason)
     if not (current in PHASE_ACTIVE_STATES and to in PHASE_ACTIVE_STATES):
         # A move between two active states cannot change the tier (IN_PROGRESS either way).
         refresh_tier_state(session, phase.tier)
+    if to in (PhaseState.COMPLETE, PhaseState.FAILED) and started_at is not None:
+        # Counted here, the one place every phase ends, once the move is certain to be ours
+        # (the conditional update above succeeded). Imported here: metrics imports this module.
+        from autopack.observability.metrics import observe_phase_finished
+
+        observe_phase_finished(to.value, (now - started_at).total_seconds())
 
 
 def derive_tier_state(phase_states: Iterable[PhaseState]) -> TierState:

@@ -1,0 +1,1 @@
+"""Tests of API keys, scopes, the rate limit and CORS."""
