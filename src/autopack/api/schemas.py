@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# The largest id or offset a request may carry: SQL's BIGINT. Past it the database (or the SQLite
+# driver) fails on the query instead of finding nothing, so larger values are refused with 422.
+SQL_BIGINT_MAX = 2**63 - 1
+
 
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable, machine-readable error code")

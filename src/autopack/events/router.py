@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from autopack.api.deps import DatabaseDep, SettingsDep
-from autopack.api.schemas import ERROR_RESPONSES
+from autopack.api.schemas import ERROR_RESPONSES, SQL_BIGINT_MAX
 from autopack.events import service
 from autopack.events.models import Event
 from autopack.events.schemas import EventPage, EventRead
@@ -37,7 +37,9 @@ def _read(event: Event, run_id: str) -> EventRead:
 def list_run_events(
     run_id: str,
     db: DatabaseDep,
-    after: Annotated[int, Query(ge=0, description="Only events with a larger id")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=SQL_BIGINT_MAX, description="Only events with a larger id")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """A run's events in order, one page at a time."""
@@ -60,7 +62,9 @@ async def stream_run_events(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=SQL_BIGINT_MAX, description="Resume after this event id")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """The run's events as Server-Sent Events, live. Reconnecting with ``Last-Event-ID`` (or
@@ -68,8 +72,10 @@ async def stream_run_events(
     event has been sent."""
     run_pk = await run_in_threadpool(_run_pk, db.read_session, run_id)
     cursor = after or 0
-    if last_event_id and last_event_id.strip().isdigit():
-        cursor = max(cursor, int(last_event_id.strip()))
+    # An id that is not one (not ASCII digits, or past any id) is ignored, as browsers expect.
+    resumed = (last_event_id or "").strip()
+    if resumed.isascii() and resumed.isdigit() and int(resumed) <= SQL_BIGINT_MAX:
+        cursor = max(cursor, int(resumed))
     poll = settings.sse_poll_interval_seconds
 
     async def events() -> AsyncIterator[ServerSentEvent]:

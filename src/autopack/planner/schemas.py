@@ -13,7 +13,17 @@ from autopack.plans.models import Identifier, Plan
 
 
 class PlanDraftRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        # The schema says what `_one_repository` checks: exactly one of the two is a string.
+        json_schema_extra={
+            "oneOf": [
+                {"required": [field], "properties": {field: {"type": "string"}}}
+                for field in ("project", "repo_path")
+            ]
+        },
+    )
 
     idea: Annotated[str, StringConstraints(min_length=1, max_length=MAX_IDEA_CHARS)] = Field(
         description="What to build, in words"

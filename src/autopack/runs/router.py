@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from autopack.api.deps import DatabaseDep
 from autopack.api.responses import json_response
-from autopack.api.schemas import ERROR_RESPONSES
+from autopack.api.schemas import ERROR_RESPONSES, SQL_BIGINT_MAX
 from autopack.llm.routing import RoutingError
 from autopack.plans.loader import MalformedPlanError, PlanValidationError, load_plan
 from autopack.plans.models import Plan
@@ -27,7 +27,9 @@ PLAN_REQUEST_BODY: dict[str, Any] = {
         "description": "A plan (see docs/plans.md) as JSON, or as YAML with a YAML content type",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}},
-            "application/yaml": {"schema": {"type": "string"}},
+            # The same document, written in YAML: a media type's schema describes the data,
+            # not the text it is serialized to (a bare string is no plan).
+            "application/yaml": {"schema": {"$ref": "#/components/schemas/Plan"}},
         },
     }
 }
@@ -86,7 +88,7 @@ def list_runs(
     state: RunState | None = None,
     project: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_BIGINT_MAX)] = 0,
 ) -> Response:
     """Runs, newest first, filtered by state and project."""
     with db.read_session() as session:
