@@ -202,6 +202,14 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest file a builder attempt may write"
     )
+    approval_timeout_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        description="A pending approval expires after this long (0: never)",
+    )
+    approval_timeout_action: Literal["reject", "approve"] = Field(
+        default="reject", description="What an expired approval is decided as: reject or approve"
+    )
     routing_file: Path | None = Field(
         default=None,
         description="Model routing and prices (YAML); the routing profile's shipped file if unset",

@@ -35,6 +35,10 @@ OPERATION_IDS = {
     "list_api_keys",
     "create_api_key",
     "revoke_api_key",
+    "list_approvals",
+    "get_approval",
+    "approve_approval",
+    "reject_approval",
 }
 
 

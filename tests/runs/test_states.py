@@ -45,6 +45,9 @@ EXPECTED_RUN_MOVES = {
     (R.RUNNING, R.CANCELLED),
     (R.QUEUED, R.CANCELLED),
     (R.PAUSED, R.CANCELLED),
+    # Beyond §4: the effects of a decided approval (approved: back to the queue; rejected: ended).
+    (R.PAUSED, R.QUEUED),
+    (R.PAUSED, R.DONE_FAILED_REQUIRES_HUMAN_REVIEW),
 }
 EXPECTED_PHASE_MOVES = {
     (P.QUEUED, P.EXECUTING),

@@ -22,6 +22,7 @@ from autopack.api.errors import install_error_handlers
 from autopack.api.health import router as health_router
 from autopack.api.middleware import BodySizeLimitMiddleware
 from autopack.api.schemas import ACCESS_ERROR_RESPONSES, ERROR_RESPONSES
+from autopack.approvals.router import router as approvals_router
 from autopack.auth.router import router as keys_router
 from autopack.auth.security import API_ACCESS, Gatekeeper
 from autopack.db import migrate
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         usage_router,
         projects_router,
         planner_router,
+        approvals_router,
         keys_router,
     ):
         api.include_router(router)

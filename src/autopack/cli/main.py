@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from autopack import __version__
 from autopack.cli import context
+from autopack.cli.approvals import app as approvals_app
 from autopack.cli.db import app as db_app
 from autopack.cli.execute import demo, promote, resume, run
 from autopack.cli.keys import app as keys_app
@@ -122,3 +123,4 @@ runs_app.command("promote")(promote)
 app.add_typer(runs_app, name="runs")
 app.add_typer(plan_app, name="plan")
 app.add_typer(keys_app, name="keys")
+app.add_typer(approvals_app, name="approvals")

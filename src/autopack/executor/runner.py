@@ -10,6 +10,7 @@ twice.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 import re
@@ -26,6 +27,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from autopack.approvals import service as approvals
+from autopack.approvals.models import ApprovalStatus
 from autopack.db.base import utcnow
 from autopack.errors import AutopackError, ConflictError
 from autopack.events.service import append_event
@@ -40,6 +43,7 @@ from autopack.executor.context import PhaseBrief, build_context, describe_failur
 from autopack.executor.edits import EditError, apply_edits, parse_reply
 from autopack.executor.governance import (
     GovernanceLimits,
+    Rule,
     Verdict,
     check_changes,
     write_changes,
@@ -364,7 +368,10 @@ class PhaseExecutor:
             phase = session.get_one(Phase, self.phase_pk)
             run = session.get_one(Run, phase.run_pk)
             self.runner.check_still_running(session, run)
-            if self._recover(session, run, phase):
+            approved = (
+                self._unblock(session, run, phase) if phase.state is PhaseState.BLOCKED else None
+            )
+            if approved is None and self._recover(session, run, phase):
                 return
             if phase.state is PhaseState.QUEUED:
                 transition_phase(
@@ -379,6 +386,12 @@ class PhaseExecutor:
         with _Heartbeat(self.env, self.phase_pk, self.runner):
             try:
                 self._baseline_first()
+                if approved is not None:
+                    if self._apply_approved(approved) is None:
+                        return
+                    with self.env.sessions() as session:
+                        phase = session.get_one(Phase, self.phase_pk)
+                        history = execution.attempt_history(session, phase)
                 self._attempts(history, max_attempts)
             except RunStopped as stop:
                 if stop.state is RunState.CANCELLED:
@@ -426,6 +439,93 @@ class PhaseExecutor:
                     session, phase, PhaseState.FAILED, reason=why, values={"claimed_by": None}
                 )
             session.commit()
+
+    # --- approvals ----------------------------------------------------------------------------
+
+    def _unblock(self, session: Session, run: Run, phase: Phase) -> int | None:
+        """A BLOCKED phase of a run an executor claimed again: its approval was approved (the
+        run was queued by the decision). Moves it back to EXECUTING and returns the approval's
+        id; anything else stops the run as the approval says."""
+        approval = approvals.latest_for_phase(session, run, phase.phase_id)
+        status = approval.status if approval is not None else None
+        if approval is not None and status is ApprovalStatus.APPROVED:
+            transition_phase(
+                session,
+                phase,
+                PhaseState.EXECUTING,
+                reason=f"approval {approval.id} approved by {approval.decided_by}",
+                values={"claimed_by": self.env.worker_id, "heartbeat_at": utcnow()},
+            )
+            session.commit()
+            return approval.id
+        if approval is not None and status is ApprovalStatus.PENDING:
+            # Claimed while still waiting (`runs resume` of a paused run cannot get here, but a
+            # run moved by hand could): wait again rather than guess.
+            transition_run(
+                session, run, RunState.PAUSED, reason=f"waiting for approval {approval.id}"
+            )
+            session.commit()
+            raise RunStopped(RunState.PAUSED, f"waiting for approval {approval.id}")
+        reason = (
+            f"approval {approval.id} was {status}: {approval.reason}"
+            if approval is not None
+            else "the phase is blocked and has no approval request"
+        )
+        transition_phase(session, phase, PhaseState.FAILED, reason=reason)
+        session.commit()
+        raise RunStopped(
+            RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW, f"phase {phase.phase_id} failed: {reason}"
+        )
+
+    def _apply_approved(self, approval_id: int) -> _Failure | None:
+        """The approved change set, as one more attempt (no model call): re-applied on the last
+        good commit, checked again with only what was approved waived (the phase's scope and the
+        project's protected paths; never the workspace's boundaries or the size limits), then
+        tested, audited and committed as any attempt. None when committed, else why not (fed
+        back to the next builder attempt as usual)."""
+        with self.env.sessions() as session:
+            phase = session.get_one(Phase, self.phase_pk)
+            run = session.get_one(Run, phase.run_pk)
+            approval = approvals.get_approval(session, approval_id)
+            self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
+            changes = approvals.approved_changes(approval)
+            model = (approval.subject or {}).get("model")
+            attempt = execution.start_attempt(
+                session, phase, model if isinstance(model, str) else None
+            )
+            attempt.edits = [
+                {"path": path, "deleted": content is None} for path, content in changes.items()
+            ]
+            append_event(
+                session,
+                run,
+                "attempt.started",
+                {
+                    "attempt": attempt.number,
+                    "model": attempt.model,
+                    "routing": "approval",
+                    "approval_id": approval_id,
+                },
+                phase_id=phase.phase_id,
+            )
+            session.commit()
+            verdict = check_changes(
+                changes,
+                self.workspace.path,
+                limits=GovernanceLimits(
+                    max_files=self.settings.max_files_per_attempt,
+                    max_file_bytes=self.settings.max_file_bytes,
+                ),
+            )
+            if verdict.ok:
+                failure = self._write_and_gate(
+                    session, run, phase, attempt, PhaseBrief.from_record(phase), changes, verdict
+                )
+            else:
+                failure = self._governance_failure(session, run, phase, attempt, verdict)
+            if failure is not None:
+                self._record_failure(session, run, phase, attempt, failure)
+            return failure
 
     # --- crash recovery -----------------------------------------------------------------------
 
@@ -709,7 +809,7 @@ class PhaseExecutor:
                 max_total_bytes=None,
             ),
         )
-        if not paths_verdict.ok:
+        if not paths_verdict.ok and not _needs_approval(run, paths_verdict):
             return self._governance_failure(session, run, phase, attempt, paths_verdict)
         try:
             changes = apply_edits(parsed.edits, self.workspace.read_text)
@@ -729,7 +829,24 @@ class PhaseExecutor:
             {"path": path, "deleted": content is None} for path, content in changes.items()
         ]
         if not verdict.ok:
+            if _needs_approval(run, verdict):
+                self._block_for_approval(session, run, phase, attempt, verdict, changes)
             return self._governance_failure(session, run, phase, attempt, verdict)
+        return self._write_and_gate(session, run, phase, attempt, brief, changes, verdict)
+
+    def _write_and_gate(
+        self,
+        session: Session,
+        run: Run,
+        phase: Phase,
+        attempt: Attempt,
+        brief: PhaseBrief,
+        changes: Mapping[str, str | None],
+        verdict: Verdict,
+    ) -> _Failure | None:
+        """Write a change set with a clean verdict, test it, audit it, commit it: the common
+        end of a builder attempt and of an approved change."""
+        project = execution.project_of(session, run)
         attempt.governance_verdict = verdict.to_dict()
         write_changes(self.workspace.path, changes, verdict)
         self.workspace.stage_all()
@@ -797,11 +914,9 @@ class PhaseExecutor:
     def _governance_failure(
         self, session: Session, run: Run, phase: Phase, attempt: Attempt, verdict: Verdict
     ) -> _Failure:
-        """Nothing was written. In a safety-critical run the phase waits for a human."""
+        """Nothing was written; the model is told why and tries again."""
         attempt.governance_verdict = verdict.to_dict()
         lines = [violation.message for violation in verdict.violations]
-        if run.safety_profile is SafetyProfile.SAFETY_CRITICAL:
-            self._block_for_approval(session, run, phase, attempt, verdict.to_dict())
         return _Failure(
             "governance",
             f"governance refused the edits: {verdict.summary()}",
@@ -984,27 +1099,96 @@ class PhaseExecutor:
         )
 
     def _block_for_approval(
-        self, session: Session, run: Run, phase: Phase, attempt: Attempt, verdict: dict[str, Any]
+        self,
+        session: Session,
+        run: Run,
+        phase: Phase,
+        attempt: Attempt,
+        verdict: Verdict,
+        changes: Mapping[str, str | None],
     ) -> None:
-        from autopack.approvals.models import Approval
-
-        session.add(
-            Approval(
-                run_pk=run.id,
-                phase_id=phase.phase_id,
-                kind="governance_violation",
-                subject={"attempt": attempt.number, "verdict": verdict},
-            )
+        """Ask a human, and stop: the phase BLOCKED, the run PAUSED. Nothing is written to the
+        workspace; the change set is kept with the request and re-applied on the last good
+        commit if it is approved (``_apply_approved``), so a crash or a restart in between
+        loses nothing."""
+        base = run.head_commit or self.workspace.base_commit
+        rules = {violation.rule for violation in verdict.violations}
+        kind = "protected_path" if Rule.PROTECTED_PATH in rules else "governance_violation"
+        why = (
+            "the change touches a protected path of the project"
+            if kind == "protected_path"
+            else "governance refused a change in a safety-critical run"
         )
-        transition_phase(session, phase, PhaseState.BLOCKED, reason="approval needed")
-        transition_run(session, run, RunState.PAUSED, reason="waiting for an approval")
+        subject = {
+            "attempt": attempt.number,
+            "model": attempt.model,
+            "why": why,
+            "paths": sorted(changes),
+            "violations": [violation.to_dict() for violation in verdict.violations],
+            "verdict": verdict.to_dict(),
+            "base_commit": base,
+            "diff": _proposed_diff(changes, self.workspace.read_text),
+        }
+        approval = approvals.request_approval(
+            session,
+            run,
+            phase,
+            kind=kind,
+            subject=subject,
+            changes=changes,
+            timeout_seconds=self.settings.approval_timeout_seconds,
+        )
+        transition_phase(
+            session, phase, PhaseState.BLOCKED, reason=f"approval {approval.id} needed: {why}"
+        )
+        transition_run(session, run, RunState.PAUSED, reason=f"waiting for approval {approval.id}")
         execution.finish_attempt(
             session,
             attempt,
-            execution.AttemptOutcome(outcome="blocked", governance_verdict=verdict),
+            execution.AttemptOutcome(
+                outcome="blocked",
+                failure_reason=f"waiting for approval {approval.id}: {why}",
+                edits=attempt.edits,
+                governance_verdict=verdict.to_dict(),
+            ),
         )
         session.commit()
-        raise RunStopped(RunState.PAUSED, "waiting for an approval")
+        raise RunStopped(RunState.PAUSED, f"waiting for approval {approval.id}")
+
+
+# What a human may allow: a change outside the phase's scope, or to a protected path. A path out
+# of the workspace, into .git/ or through a symlink, binary content and the size limits are never
+# waived: those stay plain governance failures.
+APPROVABLE_RULES = frozenset({Rule.OUTSIDE_SCOPE, Rule.PROTECTED_PATH})
+
+
+def _needs_approval(run: Run, verdict: Verdict) -> bool:
+    """A refused change set goes to a human when everything wrong with it is approvable and it
+    touches a protected path (in any run), or the run is safety-critical."""
+    rules = {violation.rule for violation in verdict.violations}
+    if not rules or not rules <= APPROVABLE_RULES:
+        return False
+    return Rule.PROTECTED_PATH in rules or run.safety_profile is SafetyProfile.SAFETY_CRITICAL
+
+
+def _proposed_diff(
+    changes: Mapping[str, str | None], read: Callable[[str], str | None], limit: int = 64_000
+) -> str:
+    """A unified diff of ``changes`` against the workspace, for the reviewer (nothing is
+    written to compute it); cut at ``limit`` characters."""
+    parts: list[str] = []
+    for path in sorted(changes):
+        old, new = read(path), changes[path]
+        parts.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"a/{path}" if old is not None else "/dev/null",
+                tofile=f"b/{path}" if new is not None else "/dev/null",
+            )
+        )
+    text = "".join(parts)
+    return text if len(text) <= limit else text[:limit] + "\n[diff cut]\n"
 
 
 # Legal ways back from a state a crash left a phase in (the state machine has no shortcut).

@@ -1,6 +1,7 @@
-"""Background execution inside ``autopack serve``: a few threads that pick up queued runs (and
-runs whose executor died) and execute them with RunExecutor. The database is the queue: a run is
-claimed by its conditional QUEUED -> RUNNING move, so two threads never execute one run."""
+"""Background execution inside ``autopack serve``: a few threads that pick up queued runs (new
+ones, and runs an approved approval queued again), and runs whose executor died, and execute them
+with RunExecutor. The database is the queue: a run is claimed by its conditional QUEUED ->
+RUNNING move, so two threads never execute one run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import threading
 from datetime import timedelta
 
+from autopack.approvals.service import expire_due
 from autopack.errors import AutopackError
 from autopack.executor.runner import ExecutorEnvironment, RunExecutor
 from autopack.runs import execution
@@ -56,6 +58,9 @@ class ExecutorPool:
         stale = timedelta(seconds=self.env.settings.stale_heartbeat_seconds)
         try:
             with self.env.sessions() as session:
+                # Approvals past their timeout are decided here too, so that a run whose
+                # approval expired (as approved) is queued again and picked up below.
+                expire_due(session, self.env.settings.approval_timeout_action)
                 queued = execution.runnable_run_ids(session)
                 if queued:
                     return queued[0]

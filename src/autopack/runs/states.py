@@ -78,6 +78,11 @@ RUN_TRANSITIONS: frozenset[tuple[RunState, RunState]] = frozenset(
         (RunState.RUNNING, RunState.CANCELLED),
         (RunState.QUEUED, RunState.CANCELLED),
         (RunState.PAUSED, RunState.CANCELLED),
+        # A decided approval (autopack.approvals.service): approved, the run waits for an
+        # executor again (QUEUED, so `autopack serve` picks it up at once and the claim stays the
+        # conditional QUEUED -> RUNNING); rejected, it ends for a human, without an executor.
+        (RunState.PAUSED, RunState.QUEUED),
+        (RunState.PAUSED, RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW),
     }
 )
 
