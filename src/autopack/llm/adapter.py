@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopack.llm.calls import json_object, redact
+from autopack.llm.calls import (
+    Attempt,
+    CallPolicy,
+    Clock,
+    Sleep,
+    call_with_retries,
+    json_object,
+    redact,
+)
 from autopack.llm.provider import (
     CallContext,
     Completion,
@@ -29,10 +37,39 @@ def snippet(text: str) -> str:
 
 
 class LiveAdapter:
-    """Base of the live adapters: error construction and body parsing."""
+    """Base of the live adapters: the retry loop around ``_try``, error construction and body
+    parsing."""
 
     name: str
+    base_url: str
+    policy: CallPolicy
     _api_key: str | None
+    _client: Any  # the SDK's client
+    _clock: Clock
+    _sleep: Sleep
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def complete(self, request: CompletionRequest, *, context: CallContext) -> Completion:
+        return call_with_retries(
+            lambda attempt: self._try(request, attempt, context),
+            provider=self.name,
+            model=request.model,
+            context=context,
+            policy=self.policy,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def _try(
+        self, request: CompletionRequest, attempt: Attempt, context: CallContext
+    ) -> Completion:
+        """One try of the call, within ``attempt``'s timeouts."""
+        raise NotImplementedError
 
     def _parse_wire(self, body: Any) -> Completion:
         raise NotImplementedError

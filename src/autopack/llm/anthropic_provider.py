@@ -46,7 +46,6 @@ from autopack.llm.calls import (
     Clock,
     ServerSentEvent,
     Sleep,
-    call_with_retries,
     http_timeout,
     is_retryable_status,
     iter_sse,
@@ -97,23 +96,6 @@ class AnthropicProvider(LiveAdapter):
         # The SDK merges ANTHROPIC_CUSTOM_HEADERS from the environment into every request; only
         # what Autopack was configured with may be sent.
         self._client._custom_headers = {}
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self._client.close()
-
-    def complete(self, request: CompletionRequest, *, context: CallContext) -> Completion:
-        return call_with_retries(
-            lambda attempt: self._try(request, attempt, context),
-            provider=self.name,
-            model=request.model,
-            context=context,
-            policy=self.policy,
-            clock=self._clock,
-            sleep=self._sleep,
-        )
 
     # --- one try ---------------------------------------------------------------------------
 

@@ -47,7 +47,6 @@ from autopack.llm.calls import (
     Clock,
     ServerSentEvent,
     Sleep,
-    call_with_retries,
     http_timeout,
     is_retryable_status,
     iter_sse,
@@ -106,23 +105,6 @@ class OpenAIProvider(LiveAdapter):
         self._client.project = None
         self._client.admin_api_key = None
         self._client._custom_headers = {}
-
-    def __repr__(self) -> str:
-        return f"OpenAIProvider(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self._client.close()
-
-    def complete(self, request: CompletionRequest, *, context: CallContext) -> Completion:
-        return call_with_retries(
-            lambda attempt: self._try(request, attempt, context),
-            provider=self.name,
-            model=request.model,
-            context=context,
-            policy=self.policy,
-            clock=self._clock,
-            sleep=self._sleep,
-        )
 
     # --- one try ---------------------------------------------------------------------------
 
