@@ -333,6 +333,26 @@ def test_the_terminal_size_does_not_reach_the_test_command(tmp_path: Path) -> No
     assert "columns=80" in outputs[1]
 
 
+def test_forced_colour_does_not_reach_the_test_command(tmp_path: Path) -> None:
+    """npm and Playwright set FORCE_COLOR for what they start; pytest honours it even on a pipe,
+    and escape codes would reach the model (and change the request a cassette is keyed by)."""
+    (tmp_path / "test_fails.py").write_text("def test_fails():\n    assert 1 == 2\n")
+    outputs = [
+        run_tests(
+            f"{sys.executable} -m pytest -q -p no:cacheprovider",
+            tmp_path,
+            env={"PATH": os.environ["PATH"], **extra},
+            secret_names=[],
+            timeout_s=60,
+            output_limit_bytes=100_000,
+            junit_dir=tmp_path / "junit",
+        ).output
+        for extra in ({}, {"FORCE_COLOR": "1", "PY_COLORS": "1", "CLICOLOR_FORCE": "1"})
+    ]
+    assert "\x1b[" not in outputs[1]
+    assert "assert 1 == 2" in outputs[1]
+
+
 @pytest.mark.parametrize(
     ("command", "expected"),
     [

@@ -22,6 +22,9 @@ The command is whatever the user wrote (``pytest -q tests/``, ``make test``) and
     to ``COLUMNS``), so the output fed back to the model — and the request a cassette is keyed
     by — would depend on the terminal Autopack was started from. Without them the output goes to
     a pipe and tools fall back to their fixed default width;
+  - no ``FORCE_COLOR``, ``PY_COLORS`` or ``CLICOLOR_FORCE``: they put colour codes into output
+    going to a pipe (a launcher such as npm or Playwright sets ``FORCE_COLOR``), which the model
+    would be fed as escape sequences, and which would change the request a cassette is keyed by;
   - ``CI=1`` unless the base environment sets ``CI``: tools turn off prompts, spinners and colour,
     which otherwise waste the output budget fed back to the model. Baseline and attempts see the
     same value, so it cannot make a difference between them;
@@ -59,8 +62,9 @@ from autopack.errors import AutopackError
 from autopack.executor.sandbox import BwrapSandbox
 
 JUNIT_ENV = "AUTOPACK_JUNIT_XML"
-# The terminal's size, which tools lay their output out by (see the module docstring).
-_TERMINAL_SIZE_NAMES = ("COLUMNS", "LINES")
+# The terminal's size, which tools lay their output out by, and the switches that force colour
+# into output going to a pipe (see the module docstring).
+_TERMINAL_NAMES = ("COLUMNS", "LINES", "FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE")
 
 # Credential-shaped names, matched case-insensitively with fnmatch. The model providers' keys are
 # the main concern (a test must never be able to spend the user's money or leak a key into the
@@ -306,7 +310,7 @@ def scrub_environment(
             removed.append(name)
         else:
             kept[name] = value
-    for name in _TERMINAL_SIZE_NAMES:
+    for name in _TERMINAL_NAMES:
         kept.pop(name, None)
     kept["PYTHONDONTWRITEBYTECODE"] = "1"
     kept["PYTHONUNBUFFERED"] = "1"
