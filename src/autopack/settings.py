@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the server"
     )
+    dashboard_dir: Path | None = Field(
+        default=None,
+        description="Directory of the built dashboard the server serves at / (index.html, "
+        "assets/); unset means dist/ of the repository (/app/dist in the Docker image)",
+    )
 
     # --- security ----------------------------------------------------------------------------
     api_key: SecretStr | None = _secret(

@@ -22,12 +22,16 @@ OPERATION_IDS = {
     "get_run",
     "cancel_run",
     "retry_phase",
+    "list_phase_attempts",
+    "promote_run",
     "list_run_events",
     "stream_run_events",
     "record_issue",
     "list_run_issues",
     "list_project_issues",
+    "list_issues",
     "get_usage_summary",
+    "get_usage_timeseries",
     "create_project",
     "list_projects",
     "get_project",
@@ -39,6 +43,9 @@ OPERATION_IDS = {
     "get_approval",
     "approve_approval",
     "reject_approval",
+    "list_rules",
+    "approve_rule",
+    "retire_rule",
 }
 
 

@@ -228,3 +228,22 @@ def test_retry_unknown_phase_is_404(client: TestClient) -> None:
     response = client.post("/api/runs/r3/phases/NOPE/retry")
     assert response.status_code == 404
     assert response.json()["error"]["details"] == {"run_id": "r3", "phase_id": "NOPE"}
+
+
+def test_the_project_parameter_puts_the_run_in_that_project(
+    client: TestClient, engine: Engine
+) -> None:
+    # The dashboard's "New run" form: a plan pasted as it is, the project chosen beside it.
+    assert client.post("/api/projects", json={"name": "chosen"}).status_code == 201
+    body = {**V7_BODY, "run": {**V7_BODY["run"], "run_id": "in-chosen"}}
+    response = client.post("/api/runs?project=chosen", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["project"] == "chosen"
+
+    before = row_counts(engine)
+    missing = client.post(
+        "/api/runs?project=nowhere", json={**body, "run": {**body["run"], "run_id": "x2"}}
+    )
+    assert missing.status_code == 404
+    assert "nowhere" in missing.json()["error"]["message"]
+    assert row_counts(engine) == before

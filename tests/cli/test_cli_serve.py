@@ -4,6 +4,7 @@ records what it was asked to serve (starting a real one is not what these tests 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +118,25 @@ def test_insecure_serves_with_a_loud_warning(cli: Invoke, served: list[dict[str,
     assert served == [{"require_auth": False}]
     warning = " ".join(result.stderr.split())
     assert "WARNING: --insecure: serving on 0.0.0.0 without requiring API keys" in warning
+
+
+def test_an_unbuilt_dashboard_is_a_warning_line(
+    cli: Invoke, served: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    result = cli("serve", AUTOPACK_DASHBOARD_DIR=str(tmp_path / "not-built"))
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "warning: The dashboard has not been built: run `npm ci && npm run build` in" in warning
+    assert "AUTOPACK_DASHBOARD_DIR" in warning
+    assert FakeServer.instances, "the server still starts"
+
+
+def test_a_built_dashboard_is_no_warning(
+    cli: Invoke, served: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    built = tmp_path / "dist"
+    built.mkdir()
+    (built / "index.html").write_text("<!doctype html>\n")
+    result = cli("serve", AUTOPACK_DASHBOARD_DIR=str(built))
+    assert result.exit_code == 0, result.output
+    assert "dashboard" not in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,14 +13,15 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from autopack import __version__
 from autopack.api.cors import CORSFromSettings
+from autopack.api.dashboard import install_dashboard
 from autopack.api.deps import Database
 from autopack.api.errors import install_error_handlers
 from autopack.api.health import router as health_router
-from autopack.api.middleware import BodySizeLimitMiddleware
+from autopack.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from autopack.api.schemas import ACCESS_ERROR_RESPONSES, ERROR_RESPONSES
 from autopack.approvals.router import router as approvals_router
 from autopack.auth.router import router as keys_router
@@ -37,6 +38,7 @@ from autopack.observability.metrics import install_observability
 from autopack.planner.router import router as planner_router
 from autopack.plans.models import Plan
 from autopack.projects.router import router as projects_router
+from autopack.rules.router import router as rules_router
 from autopack.runs.router import router as runs_router
 from autopack.settings import Settings
 from autopack.usage.router import router as usage_router
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         app.state.gatekeeper = Gatekeeper(resolved, app.state.database, require_auth=require_auth)
         app.state.router = load_router(resolved)
         pool = _start_executors(resolved, app.state.database)
+        app.state.executor_pool = pool
         app.state.schema_head = status.head
         try:
             yield
@@ -112,12 +115,27 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         projects_router,
         planner_router,
         approvals_router,
+        rules_router,
         keys_router,
     ):
         api.include_router(router)
     app.include_router(api)
+    # Last: whatever no route answers (a GET of `/`, `/runs/abc`, `/assets/...`).
+    install_dashboard(app)
+    _wrap_outermost(app, SecurityHeadersMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _wrap_outermost(app: FastAPI, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Put ``middleware`` around the whole stack, Starlette's error middleware included (as
+    ``install_observability`` does), so that it sees every response, a 500 too."""
+    build_stack = app.build_middleware_stack
+
+    def build_wrapped_stack() -> ASGIApp:
+        return middleware(build_stack())
+
+    app.build_middleware_stack = build_wrapped_stack  # type: ignore[method-assign]
 
 
 def _start_executors(settings: Settings, database: Database) -> ExecutorPool | None:

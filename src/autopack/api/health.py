@@ -1,5 +1,5 @@
 """Liveness (``/health``) and readiness (``/ready``), at the root where the deployment guide
-curls them."""
+curls them; both also say what this server's executor threads are doing."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from autopack import __version__
 from autopack.db import migrate
+from autopack.executor.worker import ExecutorPool
 
 router = APIRouter(tags=["health"])
 
@@ -27,10 +28,20 @@ class DatabaseHealth(BaseModel):
     error: str | None = None
 
 
+class ExecutorHealth(BaseModel):
+    mode: Literal["in_process", "disabled"] = Field(
+        description="`in_process`: this server executes queued runs in its own threads; "
+        "`disabled`: it executes none (AUTOPACK_EXECUTOR_THREADS=0, or no usable model set-up)"
+    )
+    threads: int = Field(description="Executor threads of this server")
+    busy: int = Field(description="Of them, how many are executing a run now")
+
+
 class HealthReport(BaseModel):
     status: Literal["healthy", "unhealthy"]
     version: str
     database: DatabaseHealth
+    executor: ExecutorHealth
 
 
 class ReadinessReport(HealthReport):
@@ -59,13 +70,27 @@ def check_database(engine: Engine, *, with_schema: bool) -> DatabaseHealth:
     )
 
 
+def executor_health(pool: ExecutorPool | None) -> ExecutorHealth:
+    """What the app's executor pool (``app.state.executor_pool``) is doing."""
+    if pool is None:
+        return ExecutorHealth(mode="disabled", threads=0, busy=0)
+    return ExecutorHealth(mode="in_process", threads=pool.threads, busy=pool.busy)
+
+
+def _executor(request: Request) -> ExecutorHealth:
+    return executor_health(getattr(request.app.state, "executor_pool", None))
+
+
 @router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
 async def health(request: Request) -> JSONResponse:
     """Liveness including a database round trip: 503 when the database is unreachable."""
     database = await run_in_threadpool(check_database, request.app.state.engine, with_schema=False)
     healthy = database.status == "ok"
     report = HealthReport(
-        status="healthy" if healthy else "unhealthy", version=__version__, database=database
+        status="healthy" if healthy else "unhealthy",
+        version=__version__,
+        database=database,
+        executor=_executor(request),
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if healthy else 503)
 
@@ -80,6 +105,7 @@ async def ready(request: Request) -> JSONResponse:
         status="healthy" if database.status == "ok" else "unhealthy",
         version=__version__,
         database=database,
+        executor=_executor(request),
         ready=is_ready,
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if is_ready else 503)

@@ -1,4 +1,4 @@
-"""ASGI middleware: the request body size limit."""
+"""ASGI middleware: the request body size limit, and the security headers of every response."""
 
 from __future__ import annotations
 
@@ -6,7 +6,39 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# On every response, errors and refusals included. The dashboard's responses also carry a
+# Content-Security-Policy (autopack.api.dashboard); /docs does not (Swagger UI runs inline
+# script).
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``SECURITY_HEADERS`` to every HTTP response (a header the response set itself is
+    kept). Pure ASGI, so event streams pass through unbuffered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class BodySizeLimitMiddleware:

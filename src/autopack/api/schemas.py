@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 # The largest id or offset a request may carry: SQL's BIGINT. Past it the database (or the SQLite
 # driver) fails on the query instead of finding nothing, so larger values are refused with 422.
 SQL_BIGINT_MAX = 2**63 - 1
+# For names in query strings: PostgreSQL text cannot hold NUL, so a NUL would fail the query
+# (a 500) instead of finding nothing; refused with 422 instead.
+NO_NUL = r"^[^\x00]*$"
 
 
 class ErrorBody(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from autopack.api.deps import DatabaseDep, SettingsDep
 from autopack.api.responses import json_response
-from autopack.api.schemas import ERROR_RESPONSES
+from autopack.api.schemas import ERROR_RESPONSES, NO_NUL
 from autopack.approvals import service
 from autopack.approvals.models import ApprovalStatus
 from autopack.approvals.schemas import ApprovalDecision, ApprovalRead
@@ -31,15 +31,19 @@ def list_approvals(
     db: DatabaseDep,
     settings: SettingsDep,
     status: ApprovalStatus | None = None,
+    run_id: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     # Bounded so that no offset overflows the database's integers (a 500, not a page).
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
-    """Approvals, newest first (`?status=pending`: those waiting for a decision). Expired ones
-    are decided first, as AUTOPACK_APPROVAL_TIMEOUT_ACTION says."""
+    """Approvals, newest first (`?status=pending`: those waiting for a decision; `?run_id=`:
+    those of one run). Expired ones are decided first, as AUTOPACK_APPROVAL_TIMEOUT_ACTION
+    says."""
     with db.session() as session:
         service.expire_due(session, settings.approval_timeout_action)
-        items, total = service.list_approvals(session, status, limit=limit, offset=offset)
+        items, total = service.list_approvals(
+            session, status, limit=limit, offset=offset, run_id=run_id
+        )
     return json_response(Page[ApprovalRead](items=items, total=total, limit=limit, offset=offset))
 
 

@@ -139,11 +139,27 @@ def read_approval(session: Session, approval_id: int) -> ApprovalRead:
 
 
 def list_approvals(
-    session: Session, status: ApprovalStatus | None, *, limit: int, offset: int
+    session: Session,
+    status: ApprovalStatus | None,
+    *,
+    limit: int,
+    offset: int,
+    run_id: str | None = None,
 ) -> tuple[list[ApprovalRead], int]:
-    """Approvals, newest first, optionally of one status; and how many match in all."""
+    """Approvals, newest first, optionally of one status and of one run; and how many match in
+    all."""
     where = [Approval.status == status] if status is not None else []
-    total = session.scalar(select(func.count()).select_from(Approval).where(*where)) or 0
+    if run_id is not None:
+        where.append(Run.run_id == run_id)
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(Approval)
+            .join(Run, Run.id == Approval.run_pk)
+            .where(*where)
+        )
+        or 0
+    )
     rows = session.execute(
         select(Approval, Run.run_id)
         .join(Run, Run.id == Approval.run_pk)

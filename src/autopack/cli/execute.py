@@ -194,5 +194,10 @@ def promote(
     """Merge a DONE_SUCCESS run whose tiers are all clean into the project's repository
     (fast-forward when possible). Nothing else ever writes your repository."""
     with context.open_database() as ctx:
-        commit = promote_run(ctx.session_factory, ctx.settings, run_id, branch)
-    context.stdout().print(Text(f"promoted {run_id}: the branch is now at {commit}", style="green"))
+        promotion = promote_run(ctx.session_factory, ctx.settings, run_id, branch)
+    context.stdout().print(
+        Text(
+            f"promoted {run_id}: {promotion.branch} is now at {promotion.commit}",
+            style="green",
+        )
+    )

@@ -84,6 +84,7 @@ def serve(
     import uvicorn
 
     from autopack.api.app import create_app
+    from autopack.api.dashboard import not_built_message
 
     settings = context.load_settings()
     configure_logging(settings)
@@ -101,6 +102,12 @@ def serve(
         ),
         soft_wrap=True,
     )
+    missing_dashboard = not_built_message(settings)
+    if missing_dashboard is not None:
+        # The API works without it; / answers 503 with the same message.
+        context.stderr().print(
+            Text(f"warning: {missing_dashboard}", style="yellow"), soft_wrap=True
+        )
     config = uvicorn.Config(
         app=guard,
         host=bind_host,

@@ -68,13 +68,28 @@ class RunArtifacts:
     def attempt_dir(self, phase_id: str, attempt: int) -> Path:
         return self.root / "phases" / phase_id / f"attempt-{attempt}"
 
+    def redact(self, text: str) -> str:
+        """``text`` as every artifact of this run is written: with the secrets redacted."""
+        return redact(text, self._secrets)
+
     def write(self, path: Path, text: str) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact(text, self._secrets), encoding="utf-8")
+        self._write_redacted(path, self.redact(text))
         return path
 
     def write_attempt(self, phase_id: str, attempt: int, name: str, text: str) -> Path:
         return self.write(self.attempt_dir(phase_id, attempt) / name, text)
+
+    def record_attempt(self, phase_id: str, attempt: int, name: str, text: str) -> str:
+        """Write an attempt's artifact and return the redacted text written, for the database
+        to keep the same (never the unredacted text)."""
+        redacted = self.redact(text)
+        self._write_redacted(self.attempt_dir(phase_id, attempt) / name, redacted)
+        return redacted
+
+    @staticmethod
+    def _write_redacted(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
     def write_summary(self, markdown: str) -> Path:
         return self.write(self.root / "summary.md", markdown)

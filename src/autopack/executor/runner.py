@@ -852,7 +852,10 @@ class PhaseExecutor:
         self.workspace.stage_all()
         diff = self.workspace.staged_diff(run.head_commit or self.workspace.base_commit)
         self._staged_changes = bool(diff.strip())
-        self.runner.artifacts.write_attempt(phase.phase_id, attempt.number, "diff.patch", diff)
+        written = self.runner.artifacts.record_attempt(
+            phase.phase_id, attempt.number, "diff.patch", diff
+        )
+        attempt.diff = execution.cap_diff(written)
 
         transition_phase(session, phase, PhaseState.CI_RUNNING)
         session.commit()
@@ -861,9 +864,10 @@ class PhaseExecutor:
             base = run.base_commit or self.workspace.base_commit
             baseline = self.runner.baseline(self.workspace, command, base)
             result = self.runner.run_test_command(command, self.workspace.path, label="attempt")
-            self.runner.artifacts.write_attempt(
+            log = self.runner.artifacts.record_attempt(
                 phase.phase_id, attempt.number, "test.log", f"$ {command}\n{result.output}"
             )
+            attempt.test_output = execution.cap_test_output(log)
             execution.count_ci_run(session, run)
             if self.runner.cancel.is_set():
                 self.runner.check_still_running(session, run)

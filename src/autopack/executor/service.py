@@ -4,20 +4,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.errors import ConflictError
+from autopack.errors import ConflictError, InvalidInputError
 from autopack.events.service import append_event
 from autopack.executor.runner import ExecutorEnvironment, RunExecutor
-from autopack.executor.workspace import Workspace, promote
+from autopack.executor.workspace import InvalidBranchError, Workspace, WorkspaceError, promote
 from autopack.llm.routing import Router
 from autopack.plans.models import Plan
 from autopack.projects.schemas import ProjectCreate
 from autopack.projects.service import find_project, get_project_by_pk, register_project
-from autopack.runs.models import Cleanliness
-from autopack.runs.service import create_run, get_run
+from autopack.runs.service import create_run, get_run, promotion_refusal
 from autopack.runs.states import RunState
 from autopack.settings import Settings
 
@@ -67,33 +67,47 @@ class PromotionRefusedError(ConflictError):
     code = "promotion_refused"
 
 
+@dataclass(frozen=True)
+class Promotion:
+    run_id: str
+    branch: str
+    commit: str
+
+
 def promote_run(
     sessions: sessionmaker[Session], settings: Settings, run_id: str, target: str | None = None
-) -> str:
+) -> Promotion:
     """Bring a DONE_SUCCESS run whose tiers are all clean into ``target`` (the project's default
-    branch unless given) of its repository; returns the branch's new commit. The one operation
-    that writes the user's repository, and only on request."""
+    branch unless given) of its repository; returns the branch and its new commit. The one
+    operation that writes the user's repository, and only on request.
+
+    Refused (:class:`PromotionRefusedError`, 409) when ``runs.service.promotion_refusal`` says
+    so, or when git refuses (a dirty checked-out target, a merge conflict, a rejected push);
+    an invalid branch name is an :class:`InvalidInputError`."""
     with sessions() as session:
         run = get_run(session, run_id)
-        if run.state is not RunState.DONE_SUCCESS:
-            raise PromotionRefusedError(
-                f"run {run_id} is {run.state.value}; only a DONE_SUCCESS run can be promoted",
-                details={"run_id": run_id, "state": run.state.value},
-            )
-        not_clean = [
-            tier.tier_id for tier in run.tiers if tier.cleanliness is not Cleanliness.CLEAN
-        ]
-        if not_clean:
-            raise PromotionRefusedError(
-                f"run {run_id} has tiers that are not clean: {', '.join(not_clean)}",
-                details={"run_id": run_id, "not_clean": not_clean},
-            )
         project = get_project_by_pk(session, run.project_pk)
-        if not project.repo:
-            raise PromotionRefusedError(f"project {project.name!r} has no repository")
+        refusal = promotion_refusal(
+            run_id,
+            run.state,
+            [(tier.tier_id, tier.cleanliness) for tier in run.tiers],
+            project.name,
+            project.repo,
+        )
+        if refusal is not None:
+            raise PromotionRefusedError(refusal.message, details=refusal.details)
+        assert project.repo is not None  # promotion_refusal refuses a project without one
         branch = target or project.default_branch
-        workspace = Workspace.open(settings.runs_dir / run_id / "workspace")
-        commit = promote(workspace, project.repo, branch)
+        try:
+            workspace = Workspace.open(settings.runs_dir / run_id / "workspace")
+            commit = promote(workspace, project.repo, branch)
+        except InvalidBranchError as exc:
+            raise InvalidInputError(exc.message, details={"branch": branch}) from None
+        except WorkspaceError as exc:
+            raise PromotionRefusedError(
+                f"run {run_id} cannot be promoted into {branch}: {exc.message}",
+                details={"run_id": run_id, "branch": branch},
+            ) from None
         append_event(session, run, "run.promoted", {"branch": branch, "commit": commit})
         session.commit()
-        return commit
+        return Promotion(run_id=run_id, branch=branch, commit=commit)

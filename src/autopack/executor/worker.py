@@ -22,10 +22,23 @@ class ExecutorPool:
         self.env = env
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._loop, name=f"autopack-executor-{i}", daemon=True)
             for i in range(threads)
         ]
+
+    @property
+    def threads(self) -> int:
+        """How many executor threads the pool has."""
+        return len(self._threads)
+
+    @property
+    def busy(self) -> int:
+        """How many of them are executing a run now."""
+        with self._busy_lock:
+            return self._busy
 
     def start(self) -> None:
         for thread in self._threads:
@@ -44,15 +57,26 @@ class ExecutorPool:
             if run_id is None:
                 self._stop.wait(self.poll_seconds)
                 continue
-            try:
-                final = RunExecutor(self.env, run_id).execute()
-                logger.info("run %s ended %s", run_id, final.value)
-            except AutopackError as exc:
-                # Lost a race for the run, or it is held elsewhere: someone else has it.
-                logger.info("run %s not executed here: %s", run_id, exc.message)
-            except Exception:
-                logger.exception("run %s: the executor failed; it will be resumed", run_id)
+            if not self._execute(run_id):
                 self._stop.wait(self.poll_seconds)
+
+    def _execute(self, run_id: str) -> bool:
+        """Execute one run, counted as busy meanwhile. False when the executor failed."""
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            final = RunExecutor(self.env, run_id).execute()
+            logger.info("run %s ended %s", run_id, final.value)
+        except AutopackError as exc:
+            # Lost a race for the run, or it is held elsewhere: someone else has it.
+            logger.info("run %s not executed here: %s", run_id, exc.message)
+        except Exception:
+            logger.exception("run %s: the executor failed; it will be resumed", run_id)
+            return False
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+        return True
 
     def _next_run(self) -> str | None:
         stale = timedelta(seconds=self.env.settings.stale_heartbeat_seconds)

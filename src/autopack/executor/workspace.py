@@ -129,6 +129,12 @@ class WorkspaceError(AutopackError):
     code = "workspace_error"
 
 
+class InvalidBranchError(WorkspaceError):
+    """A branch name git does not accept."""
+
+    code = "invalid_branch"
+
+
 class GitCommandError(WorkspaceError):
     """A git command failed in a way this module did not expect; ``details`` has its stderr."""
 
@@ -797,7 +803,7 @@ def promote(workspace: Workspace, source: str, target_branch: str) -> str:
     git = workspace._git
     check = git.run(workspace.path, "check-ref-format", "--branch", target_branch, check=False)
     if check.returncode != 0 or target_branch.startswith("-"):
-        raise WorkspaceError(f"{target_branch!r} is not a valid branch name")
+        raise InvalidBranchError(f"{target_branch!r} is not a valid branch name")
     ref = f"refs/heads/{target_branch}"
     located = _locate_source(source, git)
     try:

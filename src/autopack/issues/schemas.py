@@ -58,3 +58,9 @@ class BacklogIssueRead(BaseModel):
     evidence: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+class IssueRead(BacklogIssueRead):
+    """A backlog entry with the project it belongs to (the backlogs of every project)."""
+
+    project: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -10,7 +12,13 @@ from autopack.db.base import utcnow
 from autopack.errors import NotFoundError
 from autopack.events.service import append_event
 from autopack.issues.models import Issue, IssueOccurrence, IssueSeverity, IssueStatus
-from autopack.issues.schemas import BacklogIssueRead, IssueCreate, IssueOccurrenceRead
+from autopack.issues.schemas import (
+    BacklogIssueRead,
+    IssueCreate,
+    IssueOccurrenceRead,
+    IssueRead,
+)
+from autopack.projects.models import Project
 from autopack.projects.service import get_project
 from autopack.runs.models import Phase, Run
 
@@ -141,41 +149,102 @@ def list_backlog(
 ) -> list[BacklogIssueRead]:
     """The project's issues, most frequent first, each with its age in runs."""
     project = get_project(session, project_name)
+    query = (
+        _backlog_query(status=status, severity=severity)
+        .where(Issue.project_pk == project.id)
+        .order_by(Issue.occurrence_count.desc(), Issue.updated_at.desc(), Issue.id)
+    )
+    return [_backlog_item(row, BacklogIssueRead) for row in session.execute(query).all()]
+
+
+def list_all_backlog(
+    session: Session,
+    *,
+    project: str | None = None,
+    status: IssueStatus | None = None,
+    severity: IssueSeverity | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[IssueRead], int]:
+    """A page of the backlogs of every project (or of the project named), the most severe
+    first, then the most recently updated; and how many issues match in all."""
+    where = _backlog_filters(status=status, severity=severity)
+    if project is not None:
+        where.append(Project.name == project)
+    total = session.scalar(
+        select(func.count(Issue.id)).join(Project, Issue.project_pk == Project.id).where(*where)
+    )
+    severity_rank = case(
+        (Issue.severity == IssueSeverity.CRITICAL, 0),
+        (Issue.severity == IssueSeverity.MAJOR, 1),
+        else_=2,
+    )
+    query = _backlog_query(status=status, severity=severity)
+    if project is not None:
+        query = query.where(Project.name == project)
+    query = (
+        query.order_by(severity_rank, Issue.updated_at.desc(), Issue.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [_backlog_item(row, IssueRead) for row in session.execute(query).all()]
+    return items, int(total or 0)
+
+
+def _backlog_filters(
+    *, status: IssueStatus | None, severity: IssueSeverity | None
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if status is not None:
+        where.append(Issue.status == status)
+    if severity is not None:
+        where.append(Issue.severity == severity)
+    return where
+
+
+def _backlog_query(
+    *, status: IssueStatus | None, severity: IssueSeverity | None
+) -> Select[tuple[Issue, str | None, str | None, int, str]]:
+    """Backlog entries with their first and last run ids, their age in runs (runs of the
+    issue's project created since it was first seen) and their project's name."""
     first_run = aliased(Run)
     last_run = aliased(Run)
     later_run = aliased(Run)
     age = (
         select(func.count(later_run.id))
-        .where(later_run.project_pk == project.id, later_run.id > Issue.first_seen_run_pk)
+        .where(later_run.project_pk == Issue.project_pk, later_run.id > Issue.first_seen_run_pk)
         .correlate(Issue)
         .scalar_subquery()
     )
-    query = (
-        select(Issue, first_run.run_id, last_run.run_id, age)
+    return (
+        select(Issue, first_run.run_id, last_run.run_id, age, Project.name)
+        .join(Project, Issue.project_pk == Project.id)
         .outerjoin(first_run, Issue.first_seen_run_pk == first_run.id)
         .outerjoin(last_run, Issue.last_seen_run_pk == last_run.id)
-        .where(Issue.project_pk == project.id)
-        .order_by(Issue.occurrence_count.desc(), Issue.updated_at.desc(), Issue.id)
+        .where(*_backlog_filters(status=status, severity=severity))
     )
-    if status is not None:
-        query = query.where(Issue.status == status)
-    if severity is not None:
-        query = query.where(Issue.severity == severity)
-    return [
-        BacklogIssueRead(
-            issue_key=issue.issue_key,
-            title=issue.title,
-            severity=issue.severity,
-            source=issue.source,
-            category=issue.category,
-            status=issue.status,
-            occurrence_count=issue.occurrence_count,
-            first_seen_run_id=first_id,
-            last_seen_run_id=last_id,
-            age_in_runs=int(age_value or 0),
-            evidence=issue.evidence,
-            created_at=issue.created_at,
-            updated_at=issue.updated_at,
-        )
-        for issue, first_id, last_id, age_value in session.execute(query).all()
-    ]
+
+
+BacklogModel = TypeVar("BacklogModel", bound=BacklogIssueRead)
+
+
+def _backlog_item(row: Any, model: type[BacklogModel]) -> BacklogModel:
+    issue, first_id, last_id, age_value, project_name = row
+    fields: dict[str, Any] = {
+        "issue_key": issue.issue_key,
+        "title": issue.title,
+        "severity": issue.severity,
+        "source": issue.source,
+        "category": issue.category,
+        "status": issue.status,
+        "occurrence_count": issue.occurrence_count,
+        "first_seen_run_id": first_id,
+        "last_seen_run_id": last_id,
+        "age_in_runs": int(age_value or 0),
+        "evidence": issue.evidence,
+        "created_at": issue.created_at,
+        "updated_at": issue.updated_at,
+    }
+    if "project" in model.model_fields:
+        fields["project"] = project_name
+    return model.model_validate(fields)

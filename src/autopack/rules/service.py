@@ -1,15 +1,43 @@
-"""Learned rules: which ones apply to a phase (and so reach its builder's prompt)."""
+"""Learned rules: which ones apply to a phase (and so reach its builder's prompt), listing them,
+and moving them between stages (``transition_rule``, the one place a stage changes)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from autopack.db.base import utcnow
+from autopack.errors import ConflictError, NotFoundError
 from autopack.executor.governance import path_matches
 from autopack.llm.routing import normalize_category
+from autopack.projects.models import Project
 from autopack.rules.models import Rule, RuleStage
+from autopack.rules.schemas import RuleRead
+
+logger = logging.getLogger(__name__)
+
+# Every stage change a rule may make: a candidate is approved (active) or dropped (retired); an
+# active rule is retired. Nothing comes back from retired.
+RULE_TRANSITIONS: frozenset[tuple[RuleStage, RuleStage]] = frozenset(
+    {
+        (RuleStage.CANDIDATE, RuleStage.ACTIVE),
+        (RuleStage.CANDIDATE, RuleStage.RETIRED),
+        (RuleStage.ACTIVE, RuleStage.RETIRED),
+    }
+)
+
+
+class RuleNotFoundError(NotFoundError):
+    code = "rule_not_found"
+
+
+class RuleTransitionRefusedError(ConflictError):
+    """A stage change ``RULE_TRANSITIONS`` does not allow."""
+
+    code = "rule_transition_refused"
 
 
 def rules_for_phase(
@@ -42,3 +70,106 @@ def _scope_matches(rule: Rule, paths: Sequence[str]) -> bool:
         return True
     pattern = rule.scope_pattern
     return any(path_matches(pattern, path) or path_matches(path, pattern) for path in paths)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _to_read(rule: Rule, project: str | None) -> RuleRead:
+    return RuleRead(
+        id=rule.id,
+        project=project,
+        scope_pattern=rule.scope_pattern,
+        task_categories=list(rule.task_categories or []),
+        text=rule.text,
+        stage=rule.stage,
+        evidence_issue_keys=list(rule.evidence_issue_keys or []),
+        hit_count=rule.hit_count,
+        miss_count=rule.miss_count,
+        created_at=rule.created_at,
+        updated_at=rule.updated_at,
+    )
+
+
+def list_rules(
+    session: Session,
+    *,
+    stage: RuleStage | None = None,
+    project: str | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[RuleRead], int]:
+    """Rules, newest first, optionally of one stage and of one project (by name: that
+    project's own rules, not the global ones); and how many match in all."""
+    where = []
+    if stage is not None:
+        where.append(Rule.stage == stage)
+    if project is not None:
+        where.append(Project.name == project)
+    base = (
+        select(Rule, Project.name).outerjoin(Project, Rule.project_pk == Project.id).where(*where)
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(base.order_by(Rule.id.desc()).limit(limit).offset(offset)).all()
+    return [_to_read(rule, name) for rule, name in rows], int(total)
+
+
+def read_rule(session: Session, rule_id: int) -> RuleRead:
+    rule = get_rule(session, rule_id)
+    name = (
+        session.scalar(select(Project.name).where(Project.id == rule.project_pk))
+        if rule.project_pk is not None
+        else None
+    )
+    return _to_read(rule, name)
+
+
+def get_rule(session: Session, rule_id: int) -> Rule:
+    rule = session.get(Rule, rule_id)
+    if rule is None:
+        raise RuleNotFoundError(f"rule {rule_id} does not exist", details={"rule_id": rule_id})
+    return rule
+
+
+# --- stage changes ------------------------------------------------------------------------------
+
+
+def transition_rule(
+    session: Session, rule_id: int, to: RuleStage, *, reason: str | None = None
+) -> Rule:
+    """Move a rule to the stage ``to`` if ``RULE_TRANSITIONS`` allows it from its current one;
+    sets ``updated_at`` and commits. The move is a conditional update on the stage the caller
+    saw, so of two concurrent changes only one wins; the other is refused like a disallowed
+    move (409 ``rule_transition_refused``, naming both stages)."""
+    rule = get_rule(session, rule_id)
+    current = RuleStage(rule.stage)
+    if (current, to) not in RULE_TRANSITIONS:
+        raise _refused(rule_id, current, to)
+    result = session.execute(
+        update(Rule)
+        .where(Rule.id == rule_id, Rule.stage == current)
+        .values(stage=to, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        session.refresh(rule)
+        raise _refused(rule_id, RuleStage(rule.stage), to)
+    session.commit()
+    session.refresh(rule)
+    logger.info(
+        "rule %s: %s -> %s%s",
+        rule_id,
+        current.value,
+        to.value,
+        f" ({reason})" if reason else "",
+        extra={"rule_id": rule_id, "from": current.value, "to": to.value, "reason": reason},
+    )
+    return rule
+
+
+def _refused(rule_id: int, current: RuleStage, requested: RuleStage) -> RuleTransitionRefusedError:
+    return RuleTransitionRefusedError(
+        f"rule {rule_id} cannot go from {current.value} to {requested.value}",
+        details={"rule_id": rule_id, "current": current.value, "requested": requested.value},
+    )

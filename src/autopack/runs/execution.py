@@ -115,6 +115,35 @@ def start_attempt(session: Session, phase: Phase, model: str | None) -> Attempt:
     return attempt
 
 
+# How much of an attempt's test output and diff its row keeps (characters): the tail of the
+# output (where the failures are), the head of the diff. The artifacts keep them whole.
+TEST_OUTPUT_LIMIT = 64 * 1024
+DIFF_LIMIT = 256 * 1024
+
+
+def cap_test_output(text: str, limit: int = TEST_OUTPUT_LIMIT) -> str:
+    """The last ``limit`` characters of a test log, after a line saying how many were cut."""
+    text = _storable(text)
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    return f"[{cut} characters cut from the start of the output]\n{text[-limit:]}"
+
+
+def cap_diff(text: str, limit: int = DIFF_LIMIT) -> str:
+    """The first ``limit`` characters of a diff, followed by a line saying it was cut."""
+    text = _storable(text)
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    return f"{text[:limit]}\n[diff cut: {cut} more characters not stored; see diff.patch]\n"
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, which a test may well print.
+    return text.replace("\x00", "\\x00")
+
+
 @dataclass
 class AttemptOutcome:
     outcome: str  # "success" | "edit_error" | "governance" | "tests_failed" | "audit_revise" ...

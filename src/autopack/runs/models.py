@@ -197,6 +197,10 @@ class Attempt(Base):
     # What the next attempt is told about this one's failure: kept so that a resumed executor
     # asks the model exactly what the crashed one would have asked.
     feedback: Mapped[str | None] = mapped_column(Text)
+    # The staged diff and the test command's output, redacted like the artifacts and capped
+    # (runs.execution.cap_diff, cap_test_output): what the dashboard shows of the attempt.
+    diff: Mapped[str | None] = mapped_column(Text)
+    test_output: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None] = mapped_column(Integer)

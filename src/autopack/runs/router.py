@@ -1,4 +1,5 @@
-"""HTTP routes of runs: create (plan body, JSON or YAML), list, read, cancel, retry a phase."""
+"""HTTP routes of runs: create (plan body, JSON or YAML), list, read, cancel, retry a phase,
+read a phase's attempts, promote."""
 
 from __future__ import annotations
 
@@ -6,14 +7,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
-from autopack.api.deps import DatabaseDep
+from autopack.api.deps import DatabaseDep, SettingsDep
 from autopack.api.responses import json_response
 from autopack.api.schemas import ERROR_RESPONSES, SQL_BIGINT_MAX
+from autopack.executor import service as executor_service
 from autopack.llm.routing import RoutingError
 from autopack.plans.loader import MalformedPlanError, PlanValidationError, load_plan
 from autopack.plans.models import Plan
 from autopack.runs import service
-from autopack.runs.schemas import CancelRequest, Page, PhaseRead, RunDetail, RunSummary
+from autopack.runs.schemas import (
+    AttemptRead,
+    CancelRequest,
+    Page,
+    PhaseRead,
+    PromoteRequest,
+    PromotionRead,
+    RunDetail,
+    RunSummary,
+)
 from autopack.runs.states import RunState
 from autopack.runs.views import RunFilter, list_run_summaries, read_run_detail
 
@@ -63,9 +74,22 @@ PlanBody = Annotated[Plan, Depends(plan_body)]
     response_model=RunDetail,
     openapi_extra=PLAN_REQUEST_BODY,
 )
-def create_run(plan: PlanBody, db: DatabaseDep) -> Response:
-    """Create a QUEUED run from a plan. 409 when the run id is taken; nothing is written when
-    the plan is rejected."""
+def create_run(
+    plan: PlanBody,
+    db: DatabaseDep,
+    project: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            max_length=128,
+            description="Run the plan in this registered project, whatever the plan names",
+        ),
+    ] = None,
+) -> Response:
+    """Create a QUEUED run from a plan. 409 when the run id is taken; 404 when the project does
+    not exist; nothing is written when the plan is rejected."""
+    if project is not None:
+        plan = plan.model_copy(update={"project": project})
     with db.session() as session:
         run = service.create_run(session, plan)
         return json_response(read_run_detail(session, run.run_id), status.HTTP_201_CREATED)
@@ -123,3 +147,26 @@ def retry_phase(run_id: str, phase_id: str, db: DatabaseDep) -> Response:
         detail = read_run_detail(session, run_id)
     phase = next(p for tier in detail.tiers for p in tier.phases if p.phase_id == phase_id)
     return json_response(phase)
+
+
+@router.get("/{run_id}/phases/{phase_id}/attempts", response_model=list[AttemptRead])
+def list_phase_attempts(run_id: str, phase_id: str, db: DatabaseDep) -> list[AttemptRead]:
+    """The phase's attempts in order, each with its diff and test output (redacted, capped)."""
+    with db.read_session() as session:
+        return service.list_phase_attempts(session, run_id, phase_id)
+
+
+@router.post("/{run_id}/promote", response_model=PromotionRead)
+def promote_run(
+    run_id: str,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    body: Annotated[PromoteRequest | None, Body()] = None,
+) -> PromotionRead:
+    """Bring a DONE_SUCCESS run whose tiers are all clean into a branch of its project's
+    repository (the default branch unless `branch` is given): 409 `promotion_refused`
+    otherwise, or when git refuses (a dirty checked-out branch, a merge conflict)."""
+    promotion = executor_service.promote_run(
+        db.session, settings, run_id, body.branch if body else None
+    )
+    return PromotionRead(run_id=promotion.run_id, branch=promotion.branch, commit=promotion.commit)

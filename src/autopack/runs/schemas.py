@@ -88,10 +88,62 @@ class RunDetail(RunSummary):
     ci_runs_used: int
     minor_issues_count: int
     major_issues_count: int
+    promotable: bool = Field(
+        description="Whether `POST /api/runs/{run_id}/promote` would be accepted: the run is "
+        "DONE_SUCCESS, every tier is clean and the project has a repository"
+    )
     tiers: list[TierRead]
+
+
+class AttemptRead(BaseModel):
+    """One builder attempt of a phase: what was asked, done and decided."""
+
+    number: int
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    edits: list[Any] | None = Field(description="The files changed: `{path, deleted}` each")
+    governance_verdict: dict[str, Any] | None
+    test_result: dict[str, Any] | None
+    auditor_verdict: dict[str, Any] | None
+    outcome: str | None = Field(description="`success`, `tests_failed`, `governance`, ...")
+    failure_signature: str | None
+    failure_reason: str | None
+    feedback: str | None = Field(description="What the next attempt was told of this failure")
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    diff: str | None = Field(
+        description="The attempt's diff against the last good commit, secrets redacted; only "
+        "the first 256 KiB (a last line says when it was cut)"
+    )
+    test_output: str | None = Field(
+        description="The test command's output, secrets redacted; only the last 64 KiB (a "
+        "first line says how much was cut)"
+    )
 
 
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    branch: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        # No NUL or whitespace; git's own rules for branch names are checked on promotion.
+        pattern=r"^[^\x00-\x20\x7f-][^\x00-\x20\x7f]*$",
+        description="Target branch of the project's repository (default: its default branch)",
+    )
+
+
+class PromotionRead(BaseModel):
+    run_id: str
+    branch: str = Field(description="The branch of the project's repository that was moved")
+    commit: str = Field(description="The branch's commit after the promotion")

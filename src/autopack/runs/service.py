@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +18,8 @@ from autopack.errors import ConflictError, IllegalTransitionError, NotFoundError
 from autopack.events.service import append_event
 from autopack.plans.models import Plan
 from autopack.projects.service import project_for_plan
-from autopack.runs.models import Phase, Run, Tier
+from autopack.runs.models import Attempt, Cleanliness, Phase, Run, Tier
+from autopack.runs.schemas import AttemptRead
 from autopack.runs.states import (
     RUN_FAILED_STATES,
     PhaseState,
@@ -187,3 +190,50 @@ def retry_phase(session: Session, run_id: str, phase_id: str) -> Phase:
     transition_phase(session, phase, PhaseState.QUEUED, explicit_retry=True, reason="retry")
     session.commit()
     return phase
+
+
+def list_phase_attempts(session: Session, run_id: str, phase_id: str) -> list[AttemptRead]:
+    """The attempts of a phase, in order (404 for an unknown run or phase)."""
+    phase = get_phase(session, get_run(session, run_id), phase_id)
+    attempts = session.scalars(
+        select(Attempt).where(Attempt.phase_pk == phase.id).order_by(Attempt.number)
+    ).all()
+    return [AttemptRead.model_validate(attempt, from_attributes=True) for attempt in attempts]
+
+
+@dataclass(frozen=True)
+class PromotionRefusal:
+    """Why a run cannot be promoted."""
+
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def promotion_refusal(
+    run_id: str,
+    state: RunState,
+    tiers: Iterable[tuple[str, Cleanliness]],
+    project: str,
+    repo: str | None,
+) -> PromotionRefusal | None:
+    """Why the run cannot be promoted, or None when it can: the one rule, shared by the
+    promotion itself (``executor.service.promote_run``) and ``RunDetail.promotable``. Only a
+    DONE_SUCCESS run whose tiers (given as ``(tier_id, cleanliness)``) are all clean, of a
+    project with a repository, is promoted."""
+    if state is not RunState.DONE_SUCCESS:
+        return PromotionRefusal(
+            f"run {run_id} is {state.value}; only a DONE_SUCCESS run can be promoted",
+            {"run_id": run_id, "state": state.value},
+        )
+    not_clean = [tier_id for tier_id, cleanliness in tiers if cleanliness is not Cleanliness.CLEAN]
+    if not_clean:
+        return PromotionRefusal(
+            f"run {run_id} has tiers that are not clean: {', '.join(not_clean)}",
+            {"run_id": run_id, "not_clean": not_clean},
+        )
+    if not repo:
+        return PromotionRefusal(
+            f"project {project!r} has no repository",
+            {"run_id": run_id, "project": project},
+        )
+    return None

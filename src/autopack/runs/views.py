@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from autopack.errors import NotFoundError
 from autopack.projects.models import Project
-from autopack.runs.models import Phase, Run, Tier
+from autopack.runs.models import Cleanliness, Phase, Run, Tier
 from autopack.runs.schemas import Budget, PhaseRead, RunDetail, RunSummary, TierRead
+from autopack.runs.service import promotion_refusal
 from autopack.runs.states import PhaseState, RunState
 
 _runs = Run.__table__.c
@@ -67,7 +68,7 @@ _PHASE_FIELDS = tuple(name for name in PhaseRead.model_fields if name != "tier_i
 
 # Built once: constructing a statement costs about as much as running it against SQLite.
 _RUN_DETAIL = (
-    select(*_SUMMARY_COLUMNS, *_DETAIL_COLUMNS)
+    select(*_SUMMARY_COLUMNS, *_DETAIL_COLUMNS, _projects.repo.label("project_repo"))
     .select_from(Run.__table__.join(Project.__table__, _runs.project_pk == _projects.id))
     .where(_runs.run_id == bindparam("run_id"))
 )
@@ -129,7 +130,16 @@ def read_run_detail(session: Session, run_id: str) -> RunDetail:
         total += 1
         complete += phase["state"] is PhaseState.COMPLETE
     detail = _summary_fields(row, complete, total)  # with the detail columns the row holds
+    repo = detail.pop("project_repo")
     detail["tiers"] = list(tiers.values())
+    refusal = promotion_refusal(
+        run_id,
+        RunState(row.state),
+        [(tier["tier_id"], Cleanliness(tier["cleanliness"])) for tier in detail["tiers"]],
+        row.project,
+        repo,
+    )
+    detail["promotable"] = refusal is None
     return RunDetail.model_validate(detail)
 
 

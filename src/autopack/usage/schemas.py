@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from autopack.usage.models import LlmRole
 
@@ -34,3 +36,25 @@ class UsageSummary(BaseModel):
     total_tokens: int
     cost_usd: Decimal
     by_model_role: list[UsageRow]
+
+
+Bucket = Literal["hour", "day"]
+
+
+class UsagePoint(BaseModel):
+    """The calls of one model in one role within one bucket of time."""
+
+    start: datetime = Field(description="Start of the bucket (UTC)")
+    model: str
+    role: LlmRole
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+class UsageTimeseries(BaseModel):
+    """Tokens and cost from the llm_calls ledger per hour or day (UTC), model and role."""
+
+    bucket: Bucket
+    points: list[UsagePoint] = Field(description="Ordered by start, then model and role")
