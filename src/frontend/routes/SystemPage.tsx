@@ -1,0 +1,104 @@
+// System: is the server healthy, can it reach its database, is its schema current, are its
+// executors working, and which version is it.
+import { useHealth, useReady } from "../api/queries";
+import { ErrorState, Loading } from "../components/QueryState";
+
+function Status({ ok, text }: { ok: boolean; text: string }) {
+  return <span className={`badge badge-${ok ? "success" : "danger"}`}>{text}</span>;
+}
+
+export default function SystemPage() {
+  const health = useHealth();
+  const ready = useReady();
+  if (health.isPending) return <Loading what="system health" />;
+  if (health.isError) {
+    return (
+      <section>
+        <h1>System</h1>
+        <ErrorState error={health.error} retry={() => void health.refetch()} />
+      </section>
+    );
+  }
+  const report = health.data;
+  const database = report.database;
+  const executor = report.executor;
+  return (
+    <section aria-labelledby="system-title">
+      <h1 id="system-title">System</h1>
+      <div className="cards">
+        <article className="panel" aria-labelledby="server-title">
+          <h2 id="server-title">Server</h2>
+          <dl className="facts">
+            <div>
+              <dt>Status</dt>
+              <dd>
+                <Status ok={report.status === "healthy"} text={report.status} />
+              </dd>
+            </div>
+            <div>
+              <dt>Version</dt>
+              <dd>
+                <code>{report.version}</code>
+              </dd>
+            </div>
+          </dl>
+        </article>
+        <article className="panel" aria-labelledby="database-title">
+          <h2 id="database-title">Database</h2>
+          <dl className="facts">
+            <div>
+              <dt>Status</dt>
+              <dd>
+                <Status ok={database.status === "ok"} text={database.status} />
+              </dd>
+            </div>
+            <div>
+              <dt>Dialect</dt>
+              <dd>{database.dialect}</dd>
+            </div>
+            <div>
+              <dt>Round trip</dt>
+              <dd>{database.latency_ms !== null && database.latency_ms !== undefined ? `${database.latency_ms} ms` : "—"}</dd>
+            </div>
+            <div>
+              <dt>Schema</dt>
+              <dd>
+                {ready.data ? (
+                  <>
+                    <code>{ready.data.database.schema_revision ?? "none"}</code>
+                    {ready.data.ready ? " (current)" : ` (expected ${ready.data.database.schema_head ?? "?"})`}
+                  </>
+                ) : (
+                  "—"
+                )}
+              </dd>
+            </div>
+            {database.error ? (
+              <div>
+                <dt>Error</dt>
+                <dd>{database.error}</dd>
+              </div>
+            ) : null}
+          </dl>
+        </article>
+        <article className="panel" aria-labelledby="executor-title">
+          <h2 id="executor-title">Workers</h2>
+          <dl className="facts">
+            <div>
+              <dt>Mode</dt>
+              <dd>{executor.mode === "in_process" ? "in-process executor" : "not executing here"}</dd>
+            </div>
+            <div>
+              <dt>Threads</dt>
+              <dd>{executor.threads}</dd>
+            </div>
+            <div>
+              <dt>Busy</dt>
+              <dd>{executor.busy}</dd>
+            </div>
+          </dl>
+        </article>
+      </div>
+    </section>
+  );
+}
