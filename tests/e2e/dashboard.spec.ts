@@ -158,10 +158,19 @@ test("a new run from a pasted plan: its events arrive live while it executes", a
   await expect(log.filter({ hasText: "run." }).last()).toBeVisible();
 });
 
-test("cancel a running run from its page", async ({ page, request }) => {
+test("a run from an uploaded plan file, cancelled while it runs", async ({ page }) => {
   await withKey(page);
-  const runId = await createRun(request, planWithRunId(unique("e2e-cancel")));
-  await page.goto(`/runs/${runId}`);
+  await page.goto("/runs/new");
+  const runId = unique("e2e-cancel");
+  await page.getByLabel("Upload a plan file").setInputFiles({
+    name: "plan.yaml",
+    mimeType: "application/yaml",
+    buffer: Buffer.from(planWithRunId(runId)),
+  });
+  await expect(page.getByLabel("Plan (YAML or JSON)")).toHaveValue(/e2e-cancel/);
+  await page.getByLabel("Project").selectOption("demo");
+  await page.getByRole("button", { name: "Create run" }).click();
+  await expect(page).toHaveURL(new RegExp(`/runs/${runId}$`));
   await page.getByRole("button", { name: "Cancel run" }).click();
   await page.getByRole("button", { name: "Yes, cancel run" }).click();
   await expect(page.getByRole("heading", { level: 1 })).toContainText("CANCELLED");
@@ -230,4 +239,13 @@ test("issues and rules, usage and system pages", async ({ page }) => {
   await expect(page.getByText("sqlite")).toBeVisible();
   await expect(page.getByText("in-process executor")).toBeVisible();
   await shot(page, "system");
+});
+
+test("promote the finished demo run into its project's branch", async ({ page }) => {
+  await withKey(page);
+  await page.goto("/");
+  await page.getByRole("row", { name: /demo-/ }).getByRole("link").click();
+  await page.getByRole("button", { name: "Promote" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Promoted to" })).toContainText(/Promoted to main at [0-9a-f]{10}/);
+  await shot(page, "run-promoted");
 });

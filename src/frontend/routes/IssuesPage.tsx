@@ -1,7 +1,6 @@
 // The issues backlog (what keeps going wrong, how often, since when) and the learned rules
 // distilled from it, which a person approves or retires.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useSearchParams } from "wouter";
 
 import { api, unwrap } from "../api/client";
 import { ISSUE_SEVERITIES, ISSUE_STATUSES } from "../api/enums";
@@ -9,13 +8,14 @@ import { LIVE_REFRESH_MS, useProjects } from "../api/queries";
 import type { RuleRead } from "../api/types";
 import { formatDateTime } from "../components/format";
 import { Empty, ErrorState, Loading, errorMessage } from "../components/QueryState";
+import { useUrlParams } from "../components/useUrlParams";
 
 function pick<T extends string>(value: string | null, allowed: readonly T[]): T | undefined {
   return allowed.find((item) => item === value);
 }
 
 function Backlog({ project }: { project: string | undefined }) {
-  const [params, setParams] = useSearchParams();
+  const [params, update] = useUrlParams();
   const status = pick(params.get("status"), ISSUE_STATUSES);
   const severity = pick(params.get("severity"), ISSUE_SEVERITIES);
   const issues = useQuery({
@@ -23,12 +23,6 @@ function Backlog({ project }: { project: string | undefined }) {
     queryFn: () => unwrap(api.GET("/api/issues", { params: { query: { project, status, severity, limit: 200 } } })),
     refetchInterval: LIVE_REFRESH_MS * 5,
   });
-  function update(name: string, value: string) {
-    const next = new URLSearchParams(params);
-    if (value) next.set(name, value);
-    else next.delete(name);
-    setParams(next);
-  }
   return (
     <section className="panel" aria-labelledby="backlog-title">
       <h2 id="backlog-title">Issues backlog</h2>
@@ -216,7 +210,7 @@ function Rules({ project }: { project: string | undefined }) {
 }
 
 export default function IssuesPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, setParam] = useUrlParams();
   const projects = useProjects();
   const project = params.get("project") || undefined;
   return (
@@ -227,12 +221,7 @@ export default function IssuesPage() {
           Project
           <select
             value={project ?? ""}
-            onChange={(event) => {
-              const next = new URLSearchParams(params);
-              if (event.target.value) next.set("project", event.target.value);
-              else next.delete("project");
-              setParams(next);
-            }}
+            onChange={(event) => setParam("project", event.target.value)}
           >
             <option value="">All projects</option>
             {(projects.data ?? []).map((item) => (

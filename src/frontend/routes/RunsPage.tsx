@@ -1,6 +1,6 @@
 // Runs: every run with its state, progress and spend against its caps; filters live in the URL
 // so a reload or a shared link shows the same list. Refreshes itself while it is open.
-import { Link, useSearchParams } from "wouter";
+import { Link } from "wouter";
 
 import { RUN_STATES } from "../api/enums";
 import { useProjects, useRuns } from "../api/queries";
@@ -14,6 +14,7 @@ import {
 } from "../components/format";
 import { Empty, ErrorState, Loading } from "../components/QueryState";
 import { StateBadge } from "../components/StateBadge";
+import { useUrlParams } from "../components/useUrlParams";
 
 const PAGE_SIZE = 50;
 
@@ -63,7 +64,7 @@ function RunRow({ run }: { run: RunSummary }) {
 }
 
 export function RunsPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, setParam] = useUrlParams();
   const stateParam = params.get("state");
   const state = isRunState(stateParam) ? stateParam : undefined;
   const project = params.get("project") || undefined;
@@ -71,13 +72,8 @@ export function RunsPage() {
   const runs = useRuns({ state, project, limit: PAGE_SIZE, offset });
   const projects = useProjects();
 
-  function update(name: string, value: string) {
-    const next = new URLSearchParams(params);
-    if (value) next.set(name, value);
-    else next.delete(name);
-    if (name !== "offset") next.delete("offset");
-    setParams(next);
-  }
+  // A new filter starts again from the newest run.
+  const update = (name: string, value: string) => setParam(name, value, { reset: name === "offset" ? [] : ["offset"] });
 
   const total = runs.data?.total ?? 0;
   return (

@@ -15,7 +15,9 @@ type Measure = "cost" | "tokens";
 function bucketLabel(start: string, bucket: Bucket): string {
   const date = new Date(start);
   return bucket === "day"
-    ? date.toLocaleDateString(undefined, { month: "short", day: "numeric" })
+    ? // Days are UTC days (the server groups by them): a local rendering would name the day
+      // before, west of Greenwich.
+      date.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" })
     : date.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit" });
 }
 

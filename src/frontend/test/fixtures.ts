@@ -255,3 +255,188 @@ export function requestsTo(fetchMock: FetchMock, method: string, pathname: strin
     .map(([request]) => request)
     .filter((request) => request.method === method && new URL(request.url).pathname === pathname);
 }
+
+// ---------------------------------------------------------------------------------------------
+// More fixtures: attempts, approvals, usage, promotion and a failed run. (A second type import:
+// imports are hoisted, and the lines above stay as they were.)
+
+import type { ApprovalRead, AttemptRead, PhaseRead, UsagePoint, UsageSummary } from "../api/types";
+import type { components } from "../api/schema";
+
+export type ApprovalsPage = components["schemas"]["Page_ApprovalRead_"];
+export type PromotionRead = components["schemas"]["PromotionRead"];
+export type UsageRow = components["schemas"]["UsageRow"];
+
+/** A diff of one file with one removed and two added lines. */
+export const attemptDiff = `diff --git a/greeting.py b/greeting.py
+--- a/greeting.py
++++ b/greeting.py
+@@ -1,2 +1,3 @@
+-def greet(name):
++def greet(name: str) -> str:
++    """Say hello."""
+     return f"Hello, {name}!"
+`;
+
+export function makeAttempt(number: number, overrides: Partial<AttemptRead> = {}): AttemptRead {
+  return {
+    number,
+    outcome: "success",
+    model: "claude-sonnet-4",
+    prompt_tokens: 1200,
+    completion_tokens: 340,
+    cost_usd: "0.0150",
+    duration_ms: 4200,
+    diff: attemptDiff,
+    edits: [{ path: "greeting.py", deleted: false }],
+    failure_reason: null,
+    failure_signature: null,
+    feedback: null,
+    test_output: "1 passed in 0.02s",
+    test_result: null,
+    governance_verdict: null,
+    auditor_verdict: null,
+    started_at: `2024-05-01T10:0${number}:00Z`,
+    finished_at: `2024-05-01T10:0${number}:04Z`,
+    ...overrides,
+  };
+}
+
+/** Two attempts of phase p1, oldest first (as the API lists them): a failure, then a success. */
+export const phaseAttempts: AttemptRead[] = [
+  makeAttempt(1, {
+    outcome: "tests_failed",
+    model: "claude-haiku-4",
+    cost_usd: "0.0040",
+    diff: `diff --git a/greeting.py b/greeting.py
+--- a/greeting.py
++++ b/greeting.py
+@@ -1 +1 @@
+-def greet(name):
++def greet(name) -> int:
+`,
+    failure_reason: "tests failed: test_greet expected str, got int",
+    failure_signature: "test_greet:TypeError",
+    test_output: "FAILED tests/test_greeting.py::test_greet - TypeError: expected str\n1 failed in 0.03s",
+    test_result: { passed: 0, failed: 1 },
+    governance_verdict: { decision: "allow", checked_paths: ["greeting.py"] },
+  }),
+  makeAttempt(2, {
+    outcome: "success",
+    auditor_verdict: { approved: true, notes: "Types match the docstring" },
+  }),
+];
+
+export const pendingApproval: ApprovalRead = {
+  id: 7,
+  run_id: runSummary.run_id,
+  phase_id: "p2",
+  kind: "protected_path",
+  status: "pending",
+  reason: null,
+  decided_at: null,
+  decided_by: null,
+  created_at: "2024-05-01T10:02:00Z",
+  expires_at: null,
+  subject: {
+    why: "The change edits a protected path: .github/",
+    paths: [".github/workflows/ci.yml"],
+    diff: `diff --git a/.github/workflows/ci.yml b/.github/workflows/ci.yml
+--- a/.github/workflows/ci.yml
++++ b/.github/workflows/ci.yml
+@@ -1,1 +1,2 @@
+ name: ci
++on: [push, pull_request]
+`,
+  },
+};
+
+export function approvalsPage(items: ApprovalRead[]): ApprovalsPage {
+  return { items, total: items.length, limit: 50, offset: 0 };
+}
+
+export const promotionRead: PromotionRead = {
+  run_id: runSummary.run_id,
+  branch: "main",
+  commit: "abcdef0123456789abcdef0123456789abcdef01",
+};
+
+export function makeUsageRow(model: string, role: UsageRow["role"], overrides: Partial<UsageRow> = {}): UsageRow {
+  return {
+    model,
+    role,
+    provider: model.startsWith("gpt") ? "openai" : "anthropic",
+    calls: 10,
+    input_tokens: 1000,
+    output_tokens: 200,
+    cache_read_tokens: 0,
+    cache_write_tokens: 0,
+    cost_usd: "0.5",
+    ...overrides,
+  };
+}
+
+export const usageSummary: UsageSummary = {
+  calls: 1234,
+  input_tokens: 1_000_000,
+  output_tokens: 234_567,
+  total_tokens: 1_234_567,
+  cache_read_tokens: 50_000,
+  cache_write_tokens: 1_000,
+  cost_usd: "12.5",
+  by_model_role: [
+    makeUsageRow("claude-sonnet-4", "builder", { calls: 900, input_tokens: 800_000, output_tokens: 200_000, cache_read_tokens: 50_000, cost_usd: "10" }),
+    makeUsageRow("claude-sonnet-4", "auditor", { calls: 300, input_tokens: 150_000, output_tokens: 30_000, cost_usd: "2" }),
+    makeUsageRow("gpt-4o", "planner", { calls: 34, input_tokens: 50_000, output_tokens: 4_567, cost_usd: "0.5" }),
+  ],
+};
+
+export const emptyUsageSummary: UsageSummary = {
+  calls: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  total_tokens: 0,
+  cache_read_tokens: 0,
+  cache_write_tokens: 0,
+  cost_usd: "0",
+  by_model_role: [],
+};
+
+export function makeUsagePoint(start: string, model: string, role: UsagePoint["role"], overrides: Partial<UsagePoint> = {}): UsagePoint {
+  return { start, model, role, calls: 1, input_tokens: 100, output_tokens: 10, cost_usd: "0.25", ...overrides };
+}
+
+/** A run that stopped: one phase complete, the next FAILED, the run DONE_FAILED_ENVIRONMENT. */
+export const failedPhase: PhaseRead = {
+  phase_id: "p2",
+  phase_index: 1,
+  tier_id: "t1",
+  name: "Add a test",
+  description: "Cover greet()",
+  state: "FAILED",
+  complexity: "low",
+  task_category: "tests",
+  builder_mode: null,
+  quality_level: null,
+  attempts_count: 3,
+  max_attempts: 3,
+  commit_sha: null,
+  cost_usd: "0.0012",
+  tokens_used: 334,
+  failure_reason: "pytest could not start: No module named 'pytest'",
+  scope: {},
+  started_at: "2024-05-01T10:01:06Z",
+  finished_at: "2024-05-01T10:03:00Z",
+};
+
+export const failedRunDetail: RunDetail = {
+  ...runDetail,
+  state: "DONE_FAILED_ENVIRONMENT",
+  finished_at: "2024-05-01T10:03:01Z",
+  failure_reason: "The test environment is broken: No module named 'pytest'",
+  tiers: runDetail.tiers.map((tier) => ({
+    ...tier,
+    state: "FAILED",
+    phases: tier.phases.map((phase) => (phase.phase_id === failedPhase.phase_id ? failedPhase : phase)),
+  })),
+};
