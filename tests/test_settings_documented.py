@@ -38,6 +38,10 @@ ALIASED_FIELDS: list[str] = [
     name for name, field in FIELDS.items() if env_names(name, field) != [f"AUTOPACK_{name.upper()}"]
 ]
 
+# The end of .env.example, from this line on, is for docker-compose.yml (variables Compose
+# interpolates, such as POSTGRES_PASSWORD), not for Settings; tests/deploy/test_compose.py checks
+# that section against the compose file.
+COMPOSE_SECTION = re.compile(r"^# --- docker compose only -*$", flags=re.MULTILINE)
 # `NAME=value` or `# NAME=` (a documented but unset variable) in .env.example.
 ASSIGNMENT = re.compile(r"^(?P<commented>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
 # Names that look like Autopack configuration wherever they appear in the documentation.
@@ -56,10 +60,18 @@ def _render_default(value: Any) -> str:
     return str(value)
 
 
+def _env_example_settings_text() -> str:
+    """.env.example up to its docker compose section: the part that documents Settings."""
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    compose = COMPOSE_SECTION.search(text)
+    return text if compose is None else text[: compose.start()]
+
+
 def _env_example_assignments() -> dict[str, tuple[bool, str]]:
-    """name -> (commented out, value) for each `NAME=` / `# NAME=` line of .env.example."""
+    """name -> (commented out, value) for each `NAME=` / `# NAME=` line of .env.example's
+    settings part."""
     found: dict[str, tuple[bool, str]] = {}
-    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+    for line in _env_example_settings_text().splitlines():
         match = ASSIGNMENT.match(line.strip())
         if match:
             found[match["name"]] = (match["commented"] is not None, match["value"].strip())
@@ -120,7 +132,7 @@ def test_every_setting_is_in_configuration_doc(env_name: str) -> None:
 def test_env_example_shows_description_and_default(name: str) -> None:
     field = FIELDS[name]
     env = env_names(name, field)[0]
-    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    text = _env_example_settings_text()
     assert field.description, f"Settings.{name} has no description"
     assert f"# {field.description}" in text, (
         f".env.example does not carry the description of {env} ({field.description!r}); "
@@ -165,7 +177,7 @@ def test_configuration_doc_shows_description_and_default(name: str) -> None:
 
 @pytest.mark.parametrize("path", [ENV_EXAMPLE, CONFIG_DOC], ids=lambda path: path.name)
 def test_documentation_names_no_unknown_variable(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
+    text = _env_example_settings_text() if path == ENV_EXAMPLE else path.read_text(encoding="utf-8")
     named = set(VARIABLE_LIKE.findall(text))
     if path == ENV_EXAMPLE:
         named |= set(_env_example_assignments())
