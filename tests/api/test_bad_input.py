@@ -220,3 +220,25 @@ def test_model_overrides_must_name_models_of_the_routing_file(
     assert "gpt-99-imaginary" in error["details"][0]["message"]
     good = _v7(run={**V7_BODY["run"], "models": {"builder": ["claude-sonnet-5-5"]}})
     assert client.post("/api/runs", json=good).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/runs?project=a%00b",
+        "/api/runs/a%00b",
+        "/api/projects/a%00b",
+        "/api/projects/a%00b/issues",
+        "/api/runs/a%00b/events",
+    ],
+)
+def test_a_nul_in_a_path_or_query_is_the_callers_error_not_a_500(
+    client: TestClient, engine: Engine, path: str
+) -> None:
+    # PostgreSQL text cannot hold NUL (SQLite can): either way the answer is the caller's.
+    response = client.get(path)
+    assert response.status_code in (200, 404, 422), response.text
+    if engine.dialect.name == "postgresql":
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid_input"
+        assert "NUL" in response.json()["error"]["message"]

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopack import errors
@@ -93,6 +93,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database(request: Request, exc: OperationalError) -> JSONResponse:
         logger.warning("database unavailable: %s", type(exc.orig).__name__)
         return error_response(503, "database_unavailable", "the database is unavailable")
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL text cannot hold NUL: a NUL in any path, query or body value reaches the
+        # driver, which refuses it. That is the caller's input, not a server fault.
+        if "NUL" in str(exc.orig):
+            return error_response(
+                422, "invalid_input", "text values cannot contain NUL (0x00) characters"
+            )
+        logger.exception("database refused a value on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "an unexpected error occurred")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
