@@ -66,3 +66,9 @@ class SchemaNotReadyError(AutopackError):
 
 class DatabaseUnavailableError(AutopackError):
     code = "database_unavailable"
+
+
+class MemoryUnavailableError(AutopackError):
+    """The vector memory (a Qdrant server, or the local-mode directory) cannot be used."""
+
+    code = "memory_unavailable"

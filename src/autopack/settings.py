@@ -258,6 +258,37 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Longest wait between two tries of a model call"
     )
 
+    # --- memory ------------------------------------------------------------------------------
+    qdrant_host: str | None = Field(
+        default=None,
+        description="Qdrant server host for vector memory; unset (and no URL): Qdrant local mode "
+        "on disk under memory_dir",
+    )
+    qdrant_port: int = Field(
+        default=6333, ge=1, le=65535, description="Qdrant server HTTP port (with the host)"
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        description="Qdrant server URL, e.g. https://qdrant.example:6333 (instead of the host "
+        "and port)",
+    )
+    qdrant_api_key: SecretStr | None = _secret("Qdrant server API key")
+    memory_dir: Path | None = Field(
+        default=None,
+        description="Directory of the embedded (local mode) vector memory; unset means memory/ "
+        "under runs_dir. One process at a time may open it",
+    )
+    embeddings_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible embeddings server, e.g. http://localhost:11434/v1; unset: "
+        "lexical (sparse) retrieval only",
+    )
+    embeddings_model: str | None = Field(
+        default=None,
+        description="Embedding model at that server; changing it needs a fresh memory index",
+    )
+    embeddings_api_key: SecretStr | None = _secret("API key of the embeddings server")
+
     # --- observability -----------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field(
         default="console",
@@ -299,6 +330,16 @@ class Settings(BaseSettings):
     @property
     def embedded_database_path(self) -> Path:
         return self.runs_dir / EMBEDDED_DB_FILENAME
+
+    @property
+    def memory_path(self) -> Path:
+        """Where the embedded vector memory lives: ``AUTOPACK_MEMORY_DIR``, else under runs_dir."""
+        return self.memory_dir if self.memory_dir is not None else self.runs_dir / "memory"
+
+    @property
+    def uses_memory_server(self) -> bool:
+        """True when a Qdrant server is configured (host or URL); else Qdrant local mode."""
+        return bool(self.qdrant_url or self.qdrant_host)
 
     def database_url_value(self) -> str:
         """The database URL to connect with (the embedded SQLite file when none is set)."""

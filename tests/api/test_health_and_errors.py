@@ -46,6 +46,8 @@ OPERATION_IDS = {
     "list_rules",
     "approve_rule",
     "retire_rule",
+    "search_memory",
+    "get_memory_stats",
 }
 
 

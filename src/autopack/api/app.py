@@ -33,6 +33,8 @@ from autopack.events.router import router as events_router
 from autopack.executor.environment import build_environment, load_router
 from autopack.executor.worker import ExecutorPool
 from autopack.issues.router import router as issues_router
+from autopack.memory.provider import MemoryProvider
+from autopack.memory.router import router as memory_router
 from autopack.observability.logging import ensure_logging
 from autopack.observability.metrics import install_observability
 from autopack.planner.router import router as planner_router
@@ -81,11 +83,14 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         pool = _start_executors(resolved, app.state.database)
         app.state.executor_pool = pool
         app.state.schema_head = status.head
+        # Opened on first use: a Qdrant server that is down never keeps the API from starting.
+        app.state.memory = MemoryProvider(resolved)
         try:
             yield
         finally:
             if pool is not None:
                 pool.stop()
+            app.state.memory.close()
             engine.dispose()
 
     app = FastAPI(
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         planner_router,
         approvals_router,
         rules_router,
+        memory_router,
         keys_router,
     ):
         api.include_router(router)

@@ -25,6 +25,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.AutopackError], int]] = [
     (errors.UpstreamError, 502),
     (errors.SchemaNotReadyError, 503),
     (errors.DatabaseUnavailableError, 503),
+    (errors.MemoryUnavailableError, 503),
     (errors.ConfigurationError, 500),
 ]
 

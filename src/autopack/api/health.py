@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from autopack import __version__
 from autopack.db import migrate
 from autopack.executor.worker import ExecutorPool
+from autopack.memory.provider import MemoryProvider
+from autopack.memory.schemas import MemoryHealth
 
 router = APIRouter(tags=["health"])
 
@@ -42,6 +44,11 @@ class HealthReport(BaseModel):
     version: str
     database: DatabaseHealth
     executor: ExecutorHealth
+    memory: MemoryHealth | None = Field(
+        default=None,
+        description="The vector memory (`/health` only): informative, it never makes the server "
+        "unhealthy; the database alone decides",
+    )
 
 
 class ReadinessReport(HealthReport):
@@ -81,6 +88,11 @@ def _executor(request: Request) -> ExecutorHealth:
     return executor_health(getattr(request.app.state, "executor_pool", None))
 
 
+def _memory(request: Request) -> MemoryHealth | None:
+    provider: MemoryProvider | None = getattr(request.app.state, "memory", None)
+    return provider.health() if provider is not None else None
+
+
 @router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
 async def health(request: Request) -> JSONResponse:
     """Liveness including a database round trip: 503 when the database is unreachable."""
@@ -91,6 +103,7 @@ async def health(request: Request) -> JSONResponse:
         version=__version__,
         database=database,
         executor=_executor(request),
+        memory=await run_in_threadpool(_memory, request),
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if healthy else 503)
 

@@ -20,6 +20,7 @@ from autopack.cli.approvals import app as approvals_app
 from autopack.cli.db import app as db_app
 from autopack.cli.execute import demo, promote, resume, run
 from autopack.cli.keys import app as keys_app
+from autopack.cli.memory import app as memory_app
 from autopack.cli.models import models
 from autopack.cli.plan import app as plan_app
 from autopack.cli.runs import app as runs_app
@@ -124,3 +125,4 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(plan_app, name="plan")
 app.add_typer(keys_app, name="keys")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(memory_app, name="memory")

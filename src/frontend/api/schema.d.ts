@@ -155,6 +155,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/memory/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Memory
+         * @description Search a memory collection (lexical, fused with dense when an embedder is set). 422 for
+         *     an unknown collection; 503 `memory_unavailable` when the Qdrant server cannot be reached.
+         */
+        get: operations["search_memory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/memory/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Memory Stats
+         * @description Mode (embedded or server), whether the memory answers, points per collection.
+         */
+        get: operations["get_memory_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/plans/draft": {
         parameters: {
             query?: never;
@@ -961,6 +1002,8 @@ export interface components {
         HealthReport: {
             database: components["schemas"]["DatabaseHealth"];
             executor: components["schemas"]["ExecutorHealth"];
+            /** @description The vector memory (`/health` only): informative, it never makes the server unhealthy; the database alone decides */
+            memory?: components["schemas"]["MemoryHealth"] | null;
             /**
              * Status
              * @enum {string}
@@ -1091,6 +1134,98 @@ export interface components {
          * @enum {string}
          */
         LlmRole: "builder" | "auditor" | "planner" | "embedding";
+        /**
+         * MemoryHealth
+         * @description The memory's part of /health; it never makes the server unhealthy.
+         */
+        MemoryHealth: {
+            /** Collections */
+            collections: {
+                [key: string]: number;
+            };
+            /** Mode */
+            mode: ("embedded" | "server") | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "unreachable" | "not_configured";
+        };
+        /** MemoryHitRead */
+        MemoryHitRead: {
+            /** End Line */
+            end_line?: number | null;
+            /** Id */
+            id: string;
+            /**
+             * Path
+             * @description Code chunks: the file, from the repo root
+             */
+            path?: string | null;
+            /**
+             * Payload
+             * @description Everything stored with the point (commit, content_hash, run_id, ...)
+             */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** Project */
+            project?: string | null;
+            /**
+             * Score
+             * @description Higher is better; with fusion, the reciprocal-rank score
+             */
+            score: number;
+            /** Start Line */
+            start_line?: number | null;
+            /**
+             * Text
+             * @description The indexed text (a code chunk, a summary, a fix)
+             */
+            text: string;
+        };
+        /** MemorySearchResult */
+        MemorySearchResult: {
+            /** Collection */
+            collection: string;
+            /** Hits */
+            hits: components["schemas"]["MemoryHitRead"][];
+            /** Query */
+            query: string;
+        };
+        /** MemoryStatsRead */
+        MemoryStatsRead: {
+            /**
+             * Collections
+             * @description Points per collection
+             */
+            collections: {
+                [key: string]: number;
+            };
+            /**
+             * Embedder
+             * @description The embedding model; null: lexical retrieval only
+             */
+            embedder: string | null;
+            /** Error */
+            error?: string | null;
+            /**
+             * Location
+             * @description The memory directory, or the server's address
+             */
+            location: string;
+            /**
+             * Mode
+             * @description `embedded`: Qdrant local mode on disk; `server`: a Qdrant server
+             * @enum {string}
+             */
+            mode: "embedded" | "server";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "unreachable";
+        };
         /** Page[ApprovalRead] */
         Page_ApprovalRead_: {
             /** Items */
@@ -1380,6 +1515,8 @@ export interface components {
         ReadinessReport: {
             database: components["schemas"]["DatabaseHealth"];
             executor: components["schemas"]["ExecutorHealth"];
+            /** @description The vector memory (`/health` only): informative, it never makes the server unhealthy; the database alone decides */
+            memory?: components["schemas"]["MemoryHealth"] | null;
             /** Ready */
             ready: boolean;
             /**
@@ -2482,6 +2619,214 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiKeyRead"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No valid API key (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The API key's scope does not cover this operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many changes a minute for this key; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    search_memory: {
+        parameters: {
+            query: {
+                q: string;
+                project?: string | null;
+                /** @description One of: code, summaries, fixes, rules */
+                collection?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemorySearchResult"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No valid API key (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The API key's scope does not cover this operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many changes a minute for this key; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_memory_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryStatsRead"];
                 };
             };
             /** @description Malformed request */

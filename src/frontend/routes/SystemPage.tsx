@@ -1,5 +1,5 @@
 // System: is the server healthy, can it reach its database, is its schema current, are its
-// executors working, and which version is it.
+// executors working, what its vector memory holds, and which version is it.
 import { useHealth, useReady } from "../api/queries";
 import { ErrorState, Loading } from "../components/QueryState";
 
@@ -22,6 +22,7 @@ export default function SystemPage() {
   const report = health.data;
   const database = report.database;
   const executor = report.executor;
+  const memory = report.memory;
   return (
     <section aria-labelledby="system-title">
       <h1 id="system-title">System</h1>
@@ -98,6 +99,29 @@ export default function SystemPage() {
             </div>
           </dl>
         </article>
+        {memory ? (
+          <article className="panel" aria-labelledby="memory-title">
+            <h2 id="memory-title">Memory</h2>
+            <dl className="facts">
+              <div>
+                <dt>Mode</dt>
+                <dd>{memory.mode === "server" ? "Qdrant server" : "embedded (local mode)"}</dd>
+              </div>
+              <div>
+                <dt>Status</dt>
+                <dd>
+                  <Status ok={memory.status === "ok"} text={memory.status} />
+                </dd>
+              </div>
+              {Object.entries(memory.collections).map(([name, size]) => (
+                <div key={name}>
+                  <dt>{name.replace(/^autopack_/, "")}</dt>
+                  <dd>{size}</dd>
+                </div>
+              ))}
+            </dl>
+          </article>
+        ) : null}
       </div>
     </section>
   );
