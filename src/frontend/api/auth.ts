@@ -28,11 +28,6 @@ export function setApiKey(key: string): void {
   notify();
 }
 
-export function clearApiKey(): void {
-  window.sessionStorage.removeItem(STORAGE_KEY);
-  notify();
-}
-
 /** Called when the API answered 401 to a request that carried `sentKey` (or none). */
 export function requestApiKey(sentKey: string | null): void {
   rejectedKey = sentKey;

@@ -39,36 +39,10 @@ export function useRun(runId: string) {
   });
 }
 
-export function useRunEventsPage(runId: string) {
-  return useQuery({
-    queryKey: ["run-events", runId],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/runs/{run_id}/events", {
-          params: { path: { run_id: runId }, query: { limit: 1000 } },
-        }),
-      ),
-    staleTime: Infinity,
-  });
-}
-
 export function useProjects() {
   return useQuery({
     queryKey: ["projects"],
     queryFn: () => unwrap(api.GET("/api/projects")),
-  });
-}
-
-export function useProjectIssues(project: string | undefined) {
-  return useQuery({
-    queryKey: ["issues", project],
-    enabled: Boolean(project),
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/projects/{project}/issues", {
-          params: { path: { project: project ?? "" } },
-        }),
-      ),
   });
 }
 

@@ -24,6 +24,16 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Why an action (a button's request) failed, next to the button; nothing when it did not. */
+export function ActionError({ error }: { error: unknown }) {
+  if (error === null || error === undefined) return null;
+  return (
+    <span className="form-error" role="alert">
+      {errorMessage(error)}
+    </span>
+  );
+}
+
 export function ErrorState({ error, retry }: { error: unknown; retry?: () => void }) {
   return (
     <div className="state state-error" role="alert">

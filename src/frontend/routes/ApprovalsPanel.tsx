@@ -5,7 +5,7 @@ import { useDecideApproval, useRunApprovals } from "../api/queries";
 import type { ApprovalRead } from "../api/types";
 import { DiffView } from "../components/DiffView";
 import { formatDateTime } from "../components/format";
-import { errorMessage } from "../components/QueryState";
+import { ActionError } from "../components/QueryState";
 
 function ApprovalCard({ runId, approval }: { runId: string; approval: ApprovalRead }) {
   const decide = useDecideApproval(runId);
@@ -46,11 +46,7 @@ function ApprovalCard({ runId, approval }: { runId: string; approval: ApprovalRe
             Reject
           </button>
         </div>
-        {decide.isError ? (
-          <p className="form-error" role="alert">
-            {errorMessage(decide.error)}
-          </p>
-        ) : null}
+        <ActionError error={decide.error} />
       </form>
     </article>
   );

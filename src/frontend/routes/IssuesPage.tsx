@@ -7,7 +7,7 @@ import { ISSUE_SEVERITIES, ISSUE_STATUSES } from "../api/enums";
 import { LIVE_REFRESH_MS, useProjects } from "../api/queries";
 import type { RuleRead } from "../api/types";
 import { formatDateTime } from "../components/format";
-import { Empty, ErrorState, Loading, errorMessage } from "../components/QueryState";
+import { ActionError, Empty, ErrorState, Loading } from "../components/QueryState";
 import { useUrlParams } from "../components/useUrlParams";
 
 function pick<T extends string>(value: string | null, allowed: readonly T[]): T | undefined {
@@ -128,11 +128,7 @@ function RuleActions({ rule }: { rule: RuleRead }) {
           Retire
         </button>
       ) : null}
-      {change.isError ? (
-        <span className="form-error" role="alert">
-          {errorMessage(change.error)}
-        </span>
-      ) : null}
+      <ActionError error={change.error} />
     </div>
   );
 }

@@ -4,7 +4,7 @@ import { useState } from "react";
 
 import { api, unwrap } from "../api/client";
 import type { RunDetail } from "../api/types";
-import { errorMessage } from "../components/QueryState";
+import { ActionError } from "../components/QueryState";
 
 export function PromoteButton({ run }: { run: RunDetail }) {
   const client = useQueryClient();
@@ -40,11 +40,7 @@ export function PromoteButton({ run }: { run: RunDetail }) {
           Promoted to <code>{promote.data.branch}</code> at <code>{promote.data.commit.slice(0, 10)}</code>
         </span>
       ) : null}
-      {promote.isError ? (
-        <span className="form-error" role="alert">
-          {errorMessage(promote.error)}
-        </span>
-      ) : null}
+      <ActionError error={promote.error} />
     </form>
   );
 }

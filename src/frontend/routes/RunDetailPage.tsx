@@ -15,7 +15,7 @@ import {
   shortSha,
   toNumber,
 } from "../components/format";
-import { ErrorState, Loading, errorMessage } from "../components/QueryState";
+import { ActionError, ErrorState, Loading } from "../components/QueryState";
 import { StateBadge } from "../components/StateBadge";
 import { ApprovalsPanel } from "./ApprovalsPanel";
 import { EventLog } from "./EventLog";
@@ -75,11 +75,7 @@ function CancelButton({ run }: { run: RunDetail }) {
           Cancel run
         </button>
       )}
-      {cancel.isError ? (
-        <span className="form-error" role="alert">
-          {errorMessage(cancel.error)}
-        </span>
-      ) : null}
+      <ActionError error={cancel.error} />
     </span>
   );
 }

@@ -5,7 +5,7 @@ import { useState } from "react";
 import { useRetryPhase } from "../api/queries";
 import type { PhaseRead, RunDetail } from "../api/types";
 import { elapsedMs, formatDuration, formatInteger, formatUsd, shortSha } from "../components/format";
-import { errorMessage } from "../components/QueryState";
+import { ActionError } from "../components/QueryState";
 import { StateBadge } from "../components/StateBadge";
 import { PhaseAttempts } from "./PhaseAttempts";
 
@@ -22,11 +22,7 @@ function RetryButton({ runId, phase }: { runId: string; phase: PhaseRead }) {
       >
         {retry.isPending ? "Retrying…" : "Retry phase"}
       </button>
-      {retry.isError ? (
-        <span className="form-error" role="alert">
-          {errorMessage(retry.error)}
-        </span>
-      ) : null}
+      <ActionError error={retry.error} />
     </>
   );
 }
