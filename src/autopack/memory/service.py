@@ -227,11 +227,25 @@ class MemoryService:
             vectors[DENSE] = vector
         return named, len(dense[0])
 
-    def _upsert(self, collection: str, items: list[tuple[str, str, dict[str, Any]]]) -> int:
-        """Upsert ``(id, text, payload)`` items; the text is embedded and kept in the payload."""
+    def _upsert(
+        self,
+        collection: str,
+        items: list[tuple[str, str, dict[str, Any]]],
+        *,
+        headers: Sequence[str] | None = None,
+    ) -> int:
+        """Upsert ``(id, text, payload)`` items; the text is embedded and kept in the payload.
+        ``headers`` (one per item) are embedded in front of their text but not stored with it:
+        a chunk's path, so that a query naming a module finds its files."""
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start : start + UPSERT_BATCH]
-            vectors, dense_size = self._vectors([text for _, text, _ in batch])
+            heads = headers[start : start + UPSERT_BATCH] if headers else [""] * len(batch)
+            vectors, dense_size = self._vectors(
+                [
+                    f"{head}\n{text}" if head else text
+                    for (_, text, _), head in zip(batch, heads, strict=True)
+                ]
+            )
             self._ensure_collection(collection, dense_size)
             self.client.upsert(
                 collection,
@@ -262,8 +276,9 @@ class MemoryService:
         diff: str | None = None,
     ) -> str:
         """A failure signature and the fix that made it pass. Searched by the signature and the
-        fix's description (not the diff)."""
-        pid = point_id(FIXES, project, run_id, phase_id, signature)
+        fix's description (not the diff). The same fix of the same failure is one point, however
+        many runs made it (the latest run is named)."""
+        pid = point_id(FIXES, project, signature, fix, diff or "")
         payload = {
             "project": project,
             "run_id": run_id,
@@ -271,6 +286,7 @@ class MemoryService:
             "signature": signature,
             "fix": fix,
             "diff": diff,
+            "stored_at": datetime.now(UTC).isoformat(),
         }
         with self._lock:
             self._upsert(FIXES, [(pid, f"{signature}\n{fix}", payload)])
@@ -355,7 +371,7 @@ class MemoryService:
             )
             for chunk in chunks
         ]
-        upserted = self._upsert(CODE, items)
+        upserted = self._upsert(CODE, items, headers=[chunk.path for chunk in chunks])
         if had_points and self._collection_exists(CODE):
             # The file's chunks that the new version no longer has.
             self.client.delete(
@@ -473,6 +489,25 @@ class MemoryService:
             MemoryHit(id=str(point.id), score=point.score, payload=dict(point.payload or {}))
             for point in result.points
         ]
+
+    def find_fixes(self, project: str, signature: str, limit: int = 3) -> list[MemoryHit]:
+        """The fixes stored for exactly this failure signature in ``project``, newest first (no
+        ranking: a signature either matches or it does not)."""
+        with self._lock:
+            if not self._collection_exists(FIXES):
+                return []
+            records, _ = self.client.scroll(
+                FIXES,
+                scroll_filter=models.Filter(must=_must(project=project, signature=signature)),
+                with_payload=True,
+                limit=100,
+            )
+        hits = [
+            MemoryHit(id=str(record.id), score=1.0, payload=dict(record.payload or {}))
+            for record in records
+        ]
+        hits.sort(key=lambda hit: str(hit.payload.get("stored_at", "")), reverse=True)
+        return hits[:limit]
 
     def count(self, collection: str, project: str | None = None) -> int:
         name = resolve_collection(collection)
