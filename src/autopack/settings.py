@@ -259,6 +259,11 @@ class Settings(BaseSettings):
     )
 
     # --- memory ------------------------------------------------------------------------------
+    memory_enabled: bool = Field(
+        default=True,
+        description="Runs use the vector memory: index the workspace, add retrieved code and "
+        "known fixes to the builder's prompt, store phase summaries and fixes",
+    )
     qdrant_host: str | None = Field(
         default=None,
         description="Qdrant server host for vector memory; unset (and no URL): Qdrant local mode "
@@ -288,6 +293,22 @@ class Settings(BaseSettings):
         description="Embedding model at that server; changing it needs a fresh memory index",
     )
     embeddings_api_key: SecretStr | None = _secret("API key of the embeddings server")
+
+    # --- learned rules -----------------------------------------------------------------------
+    rules_activate_after_confirmations: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="A candidate rule becomes active by itself after this many more runs fixed "
+        "its failure again; 0: only when approved",
+    )
+    rules_retire_after_misses: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="An active rule is retired after this many phases in a row had it in their "
+        "prompt and still met its failure; 0: never by itself",
+    )
 
     # --- observability -----------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field(

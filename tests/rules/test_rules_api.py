@@ -1,5 +1,5 @@
 """The rules API: a page of rules with filters, and stage changes through the one table of
-allowed moves (candidate -> active -> retired, candidate -> retired)."""
+allowed moves (hint -> candidate -> active -> retired; hint or candidate -> active or retired)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,10 @@ def test_list_rules_pages_and_filters(
         "evidence_issue_keys": ["tests:test_x"],
         "hit_count": 3,
         "miss_count": 1,
+        "issue_key": None,
+        "learned_from_runs": [],
+        "confirmations": 0,
+        "stage_reason": None,
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
     }
@@ -159,6 +163,9 @@ def test_unknown_rule_is_404_and_bad_ids_422(client: TestClient) -> None:
 def test_the_table_of_moves() -> None:
     stage = RuleStage
     assert set(RULE_TRANSITIONS) == {
+        (stage.HINT, stage.CANDIDATE),
+        (stage.HINT, stage.ACTIVE),
+        (stage.HINT, stage.RETIRED),
         (stage.CANDIDATE, stage.ACTIVE),
         (stage.CANDIDATE, stage.RETIRED),
         (stage.ACTIVE, stage.RETIRED),

@@ -23,6 +23,7 @@ from autopack.cli.keys import app as keys_app
 from autopack.cli.memory import app as memory_app
 from autopack.cli.models import models
 from autopack.cli.plan import app as plan_app
+from autopack.cli.rules import app as rules_app
 from autopack.cli.runs import app as runs_app
 from autopack.cli.serve import serve
 from autopack.db.engine import database_error_reason
@@ -126,3 +127,4 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(keys_app, name="keys")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(memory_app, name="memory")
+app.add_typer(rules_app, name="rules")

@@ -67,6 +67,22 @@ def record_issue(session: Session, run: Run, spec: IssueCreate) -> IssueOccurren
     return occurrence
 
 
+def phase_issues(session: Session, run: Run, phase_id: str) -> list[tuple[Issue, str]]:
+    """The issues ``phase_id`` met in ``run``, first sighting first, each once, with the message
+    of its latest sighting."""
+    rows = session.execute(
+        select(Issue, IssueOccurrence.message)
+        .join(IssueOccurrence, IssueOccurrence.issue_pk == Issue.id)
+        .where(IssueOccurrence.run_pk == run.id, IssueOccurrence.phase_id == phase_id)
+        .order_by(IssueOccurrence.id)
+    ).all()
+    found: dict[int, tuple[Issue, str]] = {}
+    for issue, message in rows:
+        # Re-assigning a key keeps its place: first sighting's order, latest message.
+        found[issue.id] = (issue, message)
+    return list(found.values())
+
+
 def _record(session: Session, run: Run, spec: IssueCreate) -> IssueOccurrence:
     now = utcnow()
     issue = session.scalar(

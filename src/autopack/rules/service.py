@@ -19,10 +19,15 @@ from autopack.rules.schemas import RuleRead
 
 logger = logging.getLogger(__name__)
 
-# Every stage change a rule may make: a candidate is approved (active) or dropped (retired); an
-# active rule is retired. Nothing comes back from retired.
+# Every stage change a rule may make: a hint becomes a candidate when its failure recurs in
+# another run, or is approved or dropped at once; a candidate is approved (or confirmed often
+# enough) and becomes active, or is dropped; an active rule is retired. Nothing comes back from
+# retired.
 RULE_TRANSITIONS: frozenset[tuple[RuleStage, RuleStage]] = frozenset(
     {
+        (RuleStage.HINT, RuleStage.CANDIDATE),
+        (RuleStage.HINT, RuleStage.ACTIVE),
+        (RuleStage.HINT, RuleStage.RETIRED),
         (RuleStage.CANDIDATE, RuleStage.ACTIVE),
         (RuleStage.CANDIDATE, RuleStage.RETIRED),
         (RuleStage.ACTIVE, RuleStage.RETIRED),
@@ -86,6 +91,10 @@ def _to_read(rule: Rule, project: str | None) -> RuleRead:
         evidence_issue_keys=list(rule.evidence_issue_keys or []),
         hit_count=rule.hit_count,
         miss_count=rule.miss_count,
+        issue_key=rule.issue_key,
+        learned_from_runs=[str(run) for run in rule.learned_from_runs or []],
+        confirmations=rule.confirmations,
+        stage_reason=rule.stage_reason,
         created_at=rule.created_at,
         updated_at=rule.updated_at,
     )
@@ -137,35 +146,42 @@ def get_rule(session: Session, rule_id: int) -> Rule:
 def transition_rule(
     session: Session, rule_id: int, to: RuleStage, *, reason: str | None = None
 ) -> Rule:
-    """Move a rule to the stage ``to`` if ``RULE_TRANSITIONS`` allows it from its current one;
-    sets ``updated_at`` and commits. The move is a conditional update on the stage the caller
-    saw, so of two concurrent changes only one wins; the other is refused like a disallowed
-    move (409 ``rule_transition_refused``, naming both stages)."""
+    """Move a rule to the stage ``to`` (see ``move_rule``) and commit."""
     rule = get_rule(session, rule_id)
+    move_rule(session, rule, to, reason=reason)
+    session.commit()
+    session.refresh(rule)
+    return rule
+
+
+def move_rule(session: Session, rule: Rule, to: RuleStage, *, reason: str | None = None) -> None:
+    """Move ``rule`` to the stage ``to`` if ``RULE_TRANSITIONS`` allows it from its current
+    one, keeping ``reason`` as its ``stage_reason``; the caller commits. The move is a
+    conditional update on the stage the caller saw, so of two concurrent changes only one wins;
+    the other is refused like a disallowed move (409 ``rule_transition_refused``, naming both
+    stages)."""
     current = RuleStage(rule.stage)
     if (current, to) not in RULE_TRANSITIONS:
-        raise _refused(rule_id, current, to)
+        raise _refused(rule.id, current, to)
     result = session.execute(
         update(Rule)
-        .where(Rule.id == rule_id, Rule.stage == current)
-        .values(stage=to, updated_at=utcnow())
+        .where(Rule.id == rule.id, Rule.stage == current)
+        .values(stage=to, stage_reason=reason, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         session.refresh(rule)
-        raise _refused(rule_id, RuleStage(rule.stage), to)
-    session.commit()
-    session.refresh(rule)
+        raise _refused(rule.id, RuleStage(rule.stage), to)
+    session.expire(rule, ["stage", "stage_reason", "updated_at"])
     logger.info(
         "rule %s: %s -> %s%s",
-        rule_id,
+        rule.id,
         current.value,
         to.value,
         f" ({reason})" if reason else "",
-        extra={"rule_id": rule_id, "from": current.value, "to": to.value, "reason": reason},
+        extra={"rule_id": rule.id, "from": current.value, "to": to.value, "reason": reason},
     )
-    return rule
 
 
 def _refused(rule_id: int, current: RuleStage, requested: RuleStage) -> RuleTransitionRefusedError:

@@ -1530,6 +1530,11 @@ export interface components {
         /** RuleRead */
         RuleRead: {
             /**
+             * Confirmations
+             * @description Runs that fixed the failure again after the rule became a candidate
+             */
+            confirmations: number;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1539,11 +1544,27 @@ export interface components {
              * @description The issues the rule was learned from
              */
             evidence_issue_keys: unknown[];
-            /** Hit Count */
+            /**
+             * Hit Count
+             * @description Phases that had the rule in their prompt and did not meet its failure
+             */
             hit_count: number;
             /** Id */
             id: number;
-            /** Miss Count */
+            /**
+             * Issue Key
+             * @description The failure the rule was learned from; null for a rule made by hand
+             */
+            issue_key: string | null;
+            /**
+             * Learned From Runs
+             * @description The runs that fixed that failure
+             */
+            learned_from_runs: string[];
+            /**
+             * Miss Count
+             * @description Phases that had the rule in their prompt and still met its failure
+             */
             miss_count: number;
             /**
              * Project
@@ -1555,8 +1576,13 @@ export interface components {
              * @description Paths the rule applies to (a glob); null: any path
              */
             scope_pattern: string | null;
-            /** @description `candidate` (proposed), `active` (reaches prompts) or `retired` */
+            /** @description `hint` (a failure fixed in one run), `candidate` (it recurred in another run), `active` (reaches prompts) or `retired` */
             stage: components["schemas"]["RuleStage"];
+            /**
+             * Stage Reason
+             * @description Why the rule has its stage
+             */
+            stage_reason: string | null;
             /**
              * Task Categories
              * @description Task categories it applies to; empty: any
@@ -1577,12 +1603,12 @@ export interface components {
          * RuleStage
          * @enum {string}
          */
-        RuleStage: "candidate" | "active" | "retired";
+        RuleStage: "hint" | "candidate" | "active" | "retired";
         /** RuleStageChange */
         RuleStageChange: {
             /**
              * Reason
-             * @description Why; logged with the change
+             * @description Why; kept as the rule's stage_reason
              */
             reason?: string | null;
         };

@@ -118,7 +118,7 @@ function RuleActions({ rule }: { rule: RuleRead }) {
   });
   return (
     <div className="inline-actions">
-      {rule.stage === "candidate" ? (
+      {rule.stage === "hint" || rule.stage === "candidate" ? (
         <button type="button" className="primary" disabled={change.isPending} onClick={() => change.mutate("approve")} aria-label={`Approve rule ${rule.id}`}>
           Approve
         </button>
@@ -142,7 +142,9 @@ function Rules({ project }: { project: string | undefined }) {
     <section className="panel" aria-labelledby="rules-title">
       <h2 id="rules-title">Learned rules</h2>
       <p className="muted small">
-        Active rules reach the builder's prompt for phases they match; candidates wait for confirmations or your approval.
+        A failure a run fixed is a hint; when another run fixes it again it becomes a candidate. Only active rules reach the
+        builder's prompt, for the phases they match: approve a hint or candidate to activate it (or let confirmations do
+        it, if the server is set to). A rule whose failure keeps coming back is retired.
       </p>
       {rules.isPending ? (
         <Loading what="rules" />
@@ -150,7 +152,7 @@ function Rules({ project }: { project: string | undefined }) {
         <ErrorState error={rules.error} retry={() => void rules.refetch()} />
       ) : rules.data.items.length === 0 ? (
         <Empty>
-          <p>No learned rules yet: they come from issues that recur across runs.</p>
+          <p>No learned rules yet: they come from failures that a later attempt fixed.</p>
         </Empty>
       ) : (
         <div className="table-scroll">
@@ -188,6 +190,13 @@ function Rules({ project }: { project: string | undefined }) {
                         <code>{String(key)}</code>
                       </div>
                     ))}
+                    {rule.learned_from_runs.length ? (
+                      <div>
+                        fixed in {rule.learned_from_runs.length} run{rule.learned_from_runs.length === 1 ? "" : "s"}
+                        {rule.confirmations ? `, ${rule.confirmations} confirmation${rule.confirmations === 1 ? "" : "s"}` : ""}
+                      </div>
+                    ) : null}
+                    {rule.stage_reason ? <div className="muted">{rule.stage_reason}</div> : null}
                   </td>
                   <td className="num">
                     {rule.hit_count} / {rule.miss_count}
