@@ -490,3 +490,19 @@ def test_context_file_blocks_are_valid_path_lines_for_the_parser(
     path_line = editable.content.split("\n")[0]
     reply = f"{path_line}\n<<<<<<< SEARCH\n=======\nx = 1\n>>>>>>> REPLACE\n"
     assert edits.parse_reply(reply).edits[0].path == "src/calc/ops.py"
+
+
+def test_a_known_fix_follows_the_failure_and_keeps_to_its_share(
+    workspace: tuple[list[str], Path],
+) -> None:
+    fix = "Fixed before in phase p1 of run r1: test_add failed\n\n" + "+    return a + b\n" * 400
+    context = build(workspace, 4_000, previous_failure="Reason: x", known_fixes=[fix])
+    names = titles(context)
+    assert names.index("Known fix") == names.index("Previous attempt failed") + 1
+    section = context.section("known_fix")
+    assert section is not None
+    assert "Fixed before in phase p1 of run r1" in section.content
+    assert estimate(section.render()) <= 4_000 * 0.10 + 20
+    assert context.estimated_tokens <= 4_000
+    # None known: no section.
+    assert "Known fix" not in titles(build(workspace, 4_000, previous_failure="Reason: x"))

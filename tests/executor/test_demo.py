@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.demo import CASSETTE_FILE
 from autopack.demo.record import record
 from autopack.demo.run import run_demo
+from autopack.rules.models import Rule, RuleStage
+from autopack.rules.service import transition_rule
 from autopack.settings import Settings
 from autopack.usage.models import LlmRole
 from tests.executor.support import (
@@ -147,3 +150,27 @@ def test_demo_cassette_is_fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "Re-record it with "
         "`python -m autopack.demo.record` and commit src/autopack/demo/cassette.jsonl"
     )
+
+
+def test_the_demo_runs_again_and_again_and_learns_from_itself_without_changing_its_prompts(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`autopack demo` reuses the embedded database (and memory directory) of the runs dir.
+    Its replies are replayed by prompt, so what earlier runs left behind — fixes in memory, a
+    learned rule, even one approved — must not change what it asks; yet it still teaches: its
+    'frequencies' phase fails once and is fixed, so the second demo makes a candidate rule."""
+    venv_first_on_path(monkeypatch)
+    settings = settings.model_copy(update={"rules_activate_after_confirmations": 0})
+    assert run_demo(settings=settings, quiet=True) == "DONE_SUCCESS"
+    with session_factory() as session:
+        assert [rule.stage for rule in session.scalars(select(Rule))] == [RuleStage.HINT]
+    assert run_demo(settings=settings, quiet=True) == "DONE_SUCCESS"
+    with session_factory() as session:
+        rule = session.scalars(select(Rule)).one()
+        assert rule.stage is RuleStage.CANDIDATE
+        assert len(rule.learned_from_runs) == 2
+        transition_rule(session, rule.id, RuleStage.ACTIVE, reason="approved in a test")
+    # The approved rule would reach any other run's prompt; the demo's stays as recorded.
+    assert run_demo(settings=settings, quiet=True) == "DONE_SUCCESS"

@@ -80,11 +80,12 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         app.state.database = Database.for_engine(engine)
         app.state.gatekeeper = Gatekeeper(resolved, app.state.database, require_auth=require_auth)
         app.state.router = load_router(resolved)
-        pool = _start_executors(resolved, app.state.database)
+        # Opened on first use: a Qdrant server that is down never keeps the API from starting.
+        # The executor's threads share it (local mode allows one client per directory).
+        app.state.memory = MemoryProvider(resolved)
+        pool = _start_executors(resolved, app.state.database, app.state.memory)
         app.state.executor_pool = pool
         app.state.schema_head = status.head
-        # Opened on first use: a Qdrant server that is down never keeps the API from starting.
-        app.state.memory = MemoryProvider(resolved)
         try:
             yield
         finally:
@@ -144,13 +145,15 @@ def _wrap_outermost(app: FastAPI, middleware: Callable[[ASGIApp], ASGIApp]) -> N
     app.build_middleware_stack = build_wrapped_stack  # type: ignore[method-assign]
 
 
-def _start_executors(settings: Settings, database: Database) -> ExecutorPool | None:
+def _start_executors(
+    settings: Settings, database: Database, memory: MemoryProvider
+) -> ExecutorPool | None:
     """Execute queued runs in background threads. No model key is needed to start: a run whose
     models lack a key ends at its start with a message naming the key."""
     if settings.executor_threads == 0:
         return None
     try:
-        env = build_environment(settings, database.session)
+        env = build_environment(settings, database.session, memory=memory)
     except ConfigurationError as exc:
         logger.warning("runs will not be executed by this server: %s", exc.message)
         return None

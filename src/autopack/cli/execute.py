@@ -19,7 +19,7 @@ from autopack.cli.plan import read_plan
 from autopack.cli.runs import _detail_view
 from autopack.errors import ConfigurationError
 from autopack.events.service import list_events
-from autopack.executor.environment import build_environment, missing_credentials
+from autopack.executor.environment import build_environment, missing_credentials, run_memory
 from autopack.executor.service import execute, promote_run, submit
 from autopack.runs.service import get_run
 from autopack.runs.states import RunState
@@ -59,8 +59,8 @@ def run(
         settings = settings.model_copy(update={"record_cassette": record, "replay_cassette": None})
     if replay is not None:
         settings = settings.model_copy(update={"replay_cassette": replay, "record_cassette": None})
-    with context.open_database(settings) as ctx:
-        env = build_environment(ctx.settings, ctx.session_factory)
+    with context.open_database(settings) as ctx, run_memory(ctx.settings) as memory:
+        env = build_environment(ctx.settings, ctx.session_factory, memory=memory)
         problems = missing_credentials(env, plan)
         if problems:
             raise ConfigurationError(
@@ -178,9 +178,10 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None
             context.stderr().print(Text(f"run {run_id} is {state.value}: nothing to resume"))
             _finish(ctx.session_factory, run_id, state)
             return
-        env = build_environment(ctx.settings, ctx.session_factory)
-        with _follow(ctx.session_factory, run_id):
-            final = execute(env, run_id)
+        with run_memory(ctx.settings) as memory:
+            env = build_environment(ctx.settings, ctx.session_factory, memory=memory)
+            with _follow(ctx.session_factory, run_id):
+                final = execute(env, run_id)
         _finish(ctx.session_factory, run_id, final)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +16,7 @@ from autopack.executor.environment import build_environment
 from autopack.executor.service import execute, submit
 from autopack.llm.provider import Provider
 from autopack.llm.replay import ReplayProvider
+from autopack.memory.provider import MemoryProvider
 from autopack.runs.service import new_run_id
 from autopack.settings import Settings
 
@@ -48,7 +50,32 @@ def run_demo(
         # The demo's test command (`python -m pytest`) runs under the Python running Autopack,
         # whose pytest is pinned: its output is part of the recorded prompts.
         path = f"{Path(sys.executable).parent}{os.pathsep}{env.base_env.get('PATH', '')}"
-        env = replace(env, base_env={**env.base_env, "PATH": path})
-        return execute(env, run_id).value
+        memory = MemoryProvider(demo_memory_settings(settings))
+        try:
+            # Replies are replayed by prompt, so the prompts must not depend on what earlier
+            # runs left behind: a fresh memory of the demo's own, and no learned rules.
+            env = replace(
+                env, base_env={**env.base_env, "PATH": path}, memory=memory, learned_rules=False
+            )
+            return execute(env, run_id).value
+        finally:
+            memory.close()
     finally:
         engine.dispose()
+
+
+def demo_memory_settings(settings: Settings) -> Settings:
+    """The demo's vector memory: local mode in an emptied ``demo-memory`` directory under the
+    runs directory, lexical retrieval only, whatever the settings say for other runs."""
+    directory = settings.runs_dir / "demo-memory"
+    shutil.rmtree(directory, ignore_errors=True)
+    return settings.model_copy(
+        update={
+            "memory_enabled": True,
+            "memory_dir": directory,
+            "qdrant_host": None,
+            "qdrant_url": None,
+            "embeddings_base_url": None,
+            "embeddings_model": None,
+        }
+    )

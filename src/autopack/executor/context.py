@@ -39,10 +39,11 @@ Snippet = tuple[str, str, float]
 MessageList = list[tuple[Literal["system", "user"], str]]
 
 # Shares of the budget the essential sections may take before they are truncated. Together they
-# leave at least 30% for files, and in practice they are far below their caps.
+# leave at least 20% for files, and in practice they are far below their caps.
 TASK_SHARE = 0.25
 RULES_SHARE = 0.15
 FAILURE_SHARE = 0.30
+KNOWN_FIX_SHARE = 0.10
 # A head of a file shorter than this is more confusing than useful: the file is left out instead.
 MIN_HEAD_TOKENS = 48
 # The prompt names at most this many omitted items; the result lists them all.
@@ -451,6 +452,28 @@ def _failure_section(
     return ContextSection("failure", "Previous attempt failed", f"{intro}\n\n{fence(text)}")
 
 
+def _known_fixes_section(
+    fixes: Sequence[str], budget: int, estimate: TokenEstimator
+) -> ContextSection | None:
+    texts = [fix.strip() for fix in fixes if fix.strip()]
+    if not texts:
+        return None
+    intro = (
+        "Memory holds how this same failure was fixed before in this project. Use it if it "
+        "applies here; it may not."
+    )
+    cap = max(int(budget * KNOWN_FIX_SHARE) - estimate(intro) - 4, 1)
+    shown: list[str] = []
+    for text in texts:
+        room = cap - estimate("\n\n".join(shown)) - 2
+        if room <= MIN_HEAD_TOKENS:
+            break
+        shown.append(head_tail(text, room, estimate) or text[:200])
+    if not shown:
+        shown.append(head_tail(texts[0], cap, estimate) or texts[0][:200])
+    return ContextSection("known_fix", "Known fix", intro + "\n\n" + "\n\n".join(shown))
+
+
 REPLY_SECTION = ContextSection(
     "reply",
     "Your reply",
@@ -467,13 +490,15 @@ def build_context(
     estimate: TokenEstimator,
     rules: Sequence[str] = (),
     previous_failure: str | None = None,
+    known_fixes: Sequence[str] = (),
     snippets: Sequence[Snippet] = (),
     repo_map: RepoMap | None = None,
 ) -> BuilderContext:
     """The Builder's user message for ``phase``, with ``estimated_tokens <= budget``.
 
     ``files`` are the workspace's files (relative paths, ignored files excluded), ``read`` returns
-    one file's text or None. ``snippets`` are (path, text, score) from memory, best used first.
+    one file's text or None. ``snippets`` are (path, text, score) from memory, best used first;
+    ``known_fixes`` are how the previous attempt's failure was fixed in earlier runs.
     ``repo_map`` defaults to a map built from ``files``; pass a cached one to save the work.
     Raises ``ContextBudgetError`` when the budget cannot hold the essential sections.
     """
@@ -487,6 +512,7 @@ def build_context(
         for section in (
             _rules_section(rules, budget, estimate),
             _failure_section(previous_failure, budget, estimate),
+            _known_fixes_section(known_fixes, budget, estimate),
             REPLY_SECTION,
         )
         if section is not None

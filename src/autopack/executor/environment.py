@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +19,7 @@ from autopack.llm.provider import CredentialCheck, Provider
 from autopack.llm.record import RecordingProvider
 from autopack.llm.replay import CassetteWriter, ReplayProvider
 from autopack.llm.routing import Router, load_routing
+from autopack.memory.provider import MemoryProvider
 from autopack.plans.models import Plan
 from autopack.settings import Settings, process_environment, secret_env_names
 
@@ -54,7 +57,10 @@ def build_environment(
     sessions: sessionmaker[Session],
     *,
     provider: Provider | None = None,
+    memory: MemoryProvider | None = None,
 ) -> ExecutorEnvironment:
+    """What the executor needs, from ``settings``. ``memory`` is the vector memory runs use;
+    the caller owns it (opens it lazily, closes it): see ``run_memory``."""
     router = load_router(settings)
     return ExecutorEnvironment(
         settings=settings,
@@ -65,7 +71,23 @@ def build_environment(
         secrets=secret_values(settings),
         secret_env_names=secret_env_names(),
         worker_id=worker_id(),
+        memory=memory if settings.memory_enabled else None,
     )
+
+
+@contextmanager
+def run_memory(settings: Settings) -> Iterator[MemoryProvider | None]:
+    """The vector memory for runs executed in this process (None when ``memory_enabled`` is
+    off), closed at the end. It is opened on first use, so a memory that cannot be opened costs
+    a run its retrieval, never its start."""
+    if not settings.memory_enabled:
+        yield None
+        return
+    memory = MemoryProvider(settings)
+    try:
+        yield memory
+    finally:
+        memory.close()
 
 
 def missing_credentials(env: ExecutorEnvironment, plan: Plan) -> list[str]:

@@ -39,7 +39,7 @@ from autopack.executor.auditor import (
     build_auditor_messages,
     parse_auditor_verdict,
 )
-from autopack.executor.context import PhaseBrief, build_context, describe_failure
+from autopack.executor.context import PhaseBrief, build_context, describe_failure, expand_scope
 from autopack.executor.edits import EditError, apply_edits, parse_reply
 from autopack.executor.governance import (
     GovernanceLimits,
@@ -49,6 +49,7 @@ from autopack.executor.governance import (
     write_changes,
 )
 from autopack.executor.prompts import BUILDER_SYSTEM_PROMPT
+from autopack.executor.recall import FAILURE_QUERY_CHARS, RunMemory
 from autopack.executor.repomap import approximate_tokens
 from autopack.executor.sandbox import build_sandbox
 from autopack.executor.testrun import TestRun, run_tests
@@ -61,7 +62,7 @@ from autopack.executor.workspace import (
 )
 from autopack.issues.models import IssueSeverity, IssueSource
 from autopack.issues.schemas import IssueCreate
-from autopack.issues.service import record_issue
+from autopack.issues.service import phase_issues, record_issue
 from autopack.llm.budget import (
     BudgetExhaustedError,
     BudgetLimits,
@@ -80,8 +81,10 @@ from autopack.llm.provider import (
     ProviderError,
 )
 from autopack.llm.routing import ModelChoice, Router
+from autopack.memory.provider import MemoryProvider
 from autopack.observability.logging import bound_log_context
-from autopack.rules.service import rules_for_phase
+from autopack.rules import learning
+from autopack.rules.service import RuleTransitionRefusedError, rules_for_phase
 from autopack.runs import execution
 from autopack.runs.models import Attempt, Phase, Run, SafetyProfile, Tier
 from autopack.runs.states import (
@@ -112,6 +115,11 @@ class ExecutorEnvironment:
     secrets: list[str]
     secret_env_names: list[str]
     worker_id: str
+    # The vector memory runs use (None: none). Shared by the executor's threads.
+    memory: MemoryProvider | None = None
+    # Whether active learned rules reach builder prompts. The demo turns this off: its replies
+    # are replayed by prompt, so what earlier runs taught must not change its prompts.
+    learned_rules: bool = True
 
 
 class RunBusyError(ConflictError):
@@ -152,6 +160,8 @@ class RunExecutor:
         self.artifacts = RunArtifacts(self.settings.runs_dir, run_id, env.secrets)
         self.cancel = threading.Event()
         self._baselines: dict[str, TestRun] = {}
+        # Bound to the run's project once the workspace is open.
+        self.memory = RunMemory(None, "", run_id)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -258,7 +268,11 @@ class RunExecutor:
                     },
                 )
                 session.commit()
-            return workspace
+            self.memory = RunMemory(self.env.memory, project.name, run.run_id)
+        # The index follows the workspace: at the start here, and after each commit.
+        self.memory.index(workspace.path)
+        self.report_memory_problem()
+        return workspace
 
     def _execute_phases(self, workspace: Workspace) -> None:
         with self.env.sessions() as session:
@@ -292,6 +306,19 @@ class RunExecutor:
         return final
 
     # --- shared helpers -----------------------------------------------------------------------
+
+    def report_memory_problem(self) -> None:
+        """The first time the memory could not be used in this run, say so in its events (the
+        run goes on without it)."""
+        problem = self.memory.take_problem()
+        if problem is None:
+            return
+        with self.env.sessions() as session:
+            run = execution.load_run(session, self.run_id)
+            append_event(
+                session, run, "memory.unavailable", {"reason": redact(problem, self.env.secrets)}
+            )
+            session.commit()
 
     def check_still_running(self, session: Session, run: Run) -> None:
         session.refresh(run)
@@ -362,6 +389,9 @@ class PhaseExecutor:
         self.settings = runner.settings
         self.workspace = workspace
         self.phase_pk = phase_pk
+        # Learned rules shown to this phase's builder: each is told at the end whether the phase
+        # still met its failure.
+        self._rules_shown: set[int] = set()
 
     def execute(self) -> None:
         with self.env.sessions() as session:
@@ -571,18 +601,20 @@ class PhaseExecutor:
         feedback = history.feedback
         failures = history.consecutive_failures
         previous = history.last_failure
+        signature = previous[0] if previous is not None else None
         escalate = 0
         number = history.counted + 1
         sources: list[IssueSource] = []
         after = self.runner.env.router.config.escalation.after_failures
         while number <= max_attempts:
             self._consecutive_failures = failures
-            failure = self._attempt(feedback, failures + escalate)
+            failure = self._attempt(feedback, failures + escalate, signature)
             if failure is None:
                 return
             failures += 1
             sources.append(failure.source)
             feedback = failure.feedback or failure.reason
+            signature = failure.signature
             key = (failure.signature, self._last_model)
             choice = self._last_choice
             if previous == key and choice is not None:
@@ -607,29 +639,44 @@ class PhaseExecutor:
     _last_model: str | None = None
     _last_choice: ModelChoice | None = None
 
-    def _attempt(self, feedback: str | None, failures: int) -> _Failure | None:
-        """One builder attempt. None when the phase is committed, else why it failed."""
+    def _attempt(
+        self, feedback: str | None, failures: int, signature: str | None
+    ) -> _Failure | None:
+        """One builder attempt. None when the phase is committed, else why it failed.
+        ``feedback`` and ``signature`` describe the previous attempt's failure, if any."""
         with self.env.sessions() as session:
             phase = session.get_one(Phase, self.phase_pk)
             run = session.get_one(Run, phase.run_pk)
             self.runner.check_still_running(session, run)
             self.workspace.reset_hard(run.head_commit or self.workspace.base_commit)
             brief = PhaseBrief.from_record(phase)
-            rules = [
-                rule.text
-                for rule in rules_for_phase(
-                    session, run.project_pk, phase.task_category, brief.paths
-                )
-            ]
+            rules = (
+                rules_for_phase(session, run.project_pk, phase.task_category, brief.paths)
+                if self.env.learned_rules
+                else []
+            )
+            self._rules_shown.update(rule.id for rule in rules)
+            files = self.workspace.tracked_files()
+            memory = self.runner.memory
+            shown_whole = {
+                path
+                for _, matched in expand_scope([*brief.paths, *brief.read_only_context], files)
+                for path in matched
+            }
             context = build_context(
                 brief,
-                files=self.workspace.tracked_files(),
+                files=files,
                 read=self.workspace.read_text,
                 budget=self.settings.context_token_budget,
                 estimate=approximate_tokens,
-                rules=rules,
+                rules=[rule.text for rule in rules],
                 previous_failure=feedback,
+                known_fixes=memory.known_fixes(signature) if feedback and signature else (),
+                snippets=memory.snippets(
+                    _retrieval_query(brief, feedback), self.workspace.read_text, exclude=shown_whole
+                ),
             )
+            self.runner.report_memory_problem()
             messages = tuple(
                 Message(role=role, content=content)
                 for role, content in context.render_messages(BUILDER_SYSTEM_PROMPT)
@@ -903,6 +950,7 @@ class PhaseExecutor:
         if audit_failure is not None:
             return audit_failure
         self._commit(session, run, phase, attempt)
+        self._learn_from_success(session, run, phase, attempt)
         return None
 
     @staticmethod
@@ -1039,6 +1087,50 @@ class PhaseExecutor:
         run.head_commit = sha
         session.commit()
 
+    def _learn_from_success(
+        self, session: Session, run: Run, phase: Phase, attempt: Attempt
+    ) -> None:
+        """After a commit: the index follows it, the phase's summary is stored, each failure an
+        earlier attempt met is stored with the change that fixed it and taught to the learned
+        rules, and the rules the builder was shown are told how the phase went."""
+        memory = self.runner.memory
+        memory.index(self.workspace.path)
+        paths = [str(edit.get("path")) for edit in attempt.edits or [] if edit.get("path")]
+        memory.store_summary(phase.phase_id, _phase_summary(phase, attempt, paths))
+        fixed = [
+            learning.FixedFailure(issue.issue_key, IssueSource(issue.source), message)
+            for issue, message in phase_issues(session, run, phase.phase_id)
+        ]
+        diff = attempt.diff or ""
+        for failure in fixed:
+            if failure.source in learning.LEARNABLE_SOURCES:
+                signature = failure.issue_key.split(":", 1)[-1]
+                memory.store_fix(phase.phase_id, signature, failure.message, diff)
+        fix = learning.Fix(run.run_id, phase.name, phase.task_category, paths, diff)
+        try:
+            learning.learn_from_fix(
+                session,
+                run.project_pk,
+                fixed,
+                fix,
+                activate_after=self.settings.rules_activate_after_confirmations,
+            )
+            self._count_rule_outcomes(session, {failure.issue_key for failure in fixed})
+        except RuleTransitionRefusedError as exc:
+            # Someone changed the rule's stage at the same moment: theirs stands.
+            logger.info("learned rule not moved: %s", exc.message)
+        session.commit()
+        self.runner.report_memory_problem()
+
+    def _count_rule_outcomes(self, session: Session, failure_keys: set[str]) -> None:
+        learning.record_outcomes(
+            session,
+            self._rules_shown,
+            failure_keys,
+            retire_after=self.settings.rules_retire_after_misses,
+        )
+        self._rules_shown.clear()
+
     def _record_failure(
         self, session: Session, run: Run, phase: Phase, attempt: Attempt, failure: _Failure
     ) -> None:
@@ -1095,6 +1187,14 @@ class PhaseExecutor:
             if phase.state is not PhaseState.FAILED:
                 transition_phase(session, phase, PhaseState.FAILED, reason=reason)
             session.commit()
+            try:
+                self._count_rule_outcomes(
+                    session,
+                    {issue.issue_key for issue, _ in phase_issues(session, run, phase.phase_id)},
+                )
+                session.commit()
+            except RuleTransitionRefusedError as exc:
+                logger.info("learned rule not moved: %s", exc.message)
         raise RunStopped(
             RunState.DONE_FAILED_POLICY_VIOLATION
             if policy
@@ -1272,6 +1372,24 @@ def _git(workspace: Workspace, base_env: Mapping[str, str], *args: str) -> None:
         check=True,
         capture_output=True,
         timeout=300,
+    )
+
+
+def _retrieval_query(brief: PhaseBrief, feedback: str | None) -> str:
+    """What the code index is asked for a phase: its task, and on a retry the failure too
+    (tracebacks name the files at fault)."""
+    parts = [brief.name, brief.description, *brief.acceptance_criteria]
+    if feedback:
+        parts.append(feedback[:FAILURE_QUERY_CHARS])
+    return "\n".join(part for part in parts if part)
+
+
+def _phase_summary(phase: Phase, attempt: Attempt, paths: list[str]) -> str:
+    changed = ", ".join(paths) if paths else "nothing"
+    return (
+        f"{phase.name} ({phase.phase_id}, {phase.task_category or 'uncategorised'}): "
+        f"{phase.description or ''}\n"
+        f"Committed {phase.commit_sha or ''} after {attempt.number} attempt(s); changed: {changed}"
     )
 
 
