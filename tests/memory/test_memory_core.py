@@ -198,3 +198,28 @@ def test_the_memory_directory_is_persistent(repo: Path, tmp_path: Path) -> None:
         assert reopened.search("code", "compute_invoice_total")[0].payload["path"] == "billing.py"
     finally:
         reopened.close()
+
+
+def test_a_changed_file_embeds_again_only_the_chunks_that_changed(
+    repo: Path, memory: MemoryService
+) -> None:
+    memory.index_repository("shop", repo)
+    before = memory.count("code", project="shop")
+    text = (repo / "billing.py").read_text()
+    # The last definition's body changes; the chunks above it keep their text and lines.
+    (repo / "billing.py").write_text(text.replace("e.refunded", "e.refunded and e.settled"))
+    git(repo, "commit", "-q", "-am", "settled refunds only")
+    head = git(repo, "rev-parse", "HEAD")
+    report = memory.index_repository("shop", repo)
+    assert report.files_indexed == ["billing.py"]
+    assert report.chunks_upserted == 1
+    assert memory.count("code", project="shop") == before  # the old version's chunk is gone
+    changed = memory.search("code", "settled refunds", project="shop")[0]
+    assert "e.settled" in changed.payload["text"] and changed.payload["commit"] == head
+    # The unchanged chunk of the file now says it belongs to the new commit too.
+    total = memory.search("code", "compute_invoice_total", project="shop")[0]
+    assert total.payload["path"] == "billing.py" and total.payload["commit"] == head
+    assert total.payload["file_hash"] == changed.payload["file_hash"]
+    # A full comparison (as after a lost bookmark) finds nothing left to do.
+    memory.client.delete_collection("autopack_index_state")
+    assert memory.index_repository("shop", repo).files_indexed == []

@@ -302,7 +302,8 @@ class MemoryService:
     def index_repository(self, project: str, repo_path: Path) -> IndexReport:
         """Index the files of ``repo_path`` at HEAD into ``autopack_code``, incrementally: after
         the first time, only the files changed since the last indexed commit are chunked again,
-        and deleted files' chunks are removed."""
+        and deleted files' chunks are removed. Within a changed file, only chunks whose text or
+        place changed are embedded again."""
         repo = _GitTree(repo_path)
         head = repo.head()
         with self._lock:
@@ -315,32 +316,35 @@ class MemoryService:
             if changed is None:
                 # First index (or the bookmark's commit is gone): compare content hashes with
                 # what is stored, and drop paths no longer in the tree.
-                hashes = self._stored_files(project)
-                candidates = {p for p in tree if hashes.get(p) != tree[p].sha}
-                gone = set(hashes) - set(tree)
-                stored = set(hashes)
+                stored = self._stored(project)
+                candidates = {p for p in tree if p not in stored or stored[p].sha != tree[p].sha}
+                gone = set(stored) - set(tree)
             else:
+                # One read of what is stored for the changed paths (deleting or reading by a
+                # filter scans the whole collection in local mode: once, not once per file).
+                stored = self._stored(project, changed) if changed else {}
                 candidates = {p for p in changed if p in tree}
-                gone = {p for p in changed if p not in tree}
-                stored = candidates
+                gone = {p for p in changed if p not in tree and p in stored}
+            stale: set[str] = set()
             for path in sorted(gone):
-                self._delete_path(project, path)
+                stale |= stored[path].ids
                 report.files_deleted.append(path)
             blobs = repo.read_blobs([tree[p] for p in sorted(candidates)])
             for entry, data in blobs:
+                before = stored.get(entry.path, _StoredFile("", set())).ids
                 text = _text_of(data)
                 if text is None or entry.size > MAX_INDEXED_FILE_BYTES:
-                    self._delete_path(project, entry.path)
+                    stale |= before
                     report.files_skipped.append(entry.path)
                     continue
-                chunks = chunk_file(entry.path, text)
-                # Stale chunks can only exist for a path that had points before (deleting by
-                # filter scans the collection in local mode: skip it for new files).
-                had_points = entry.path in stored
-                report.chunks_upserted += self._index_file(
-                    project, head, entry, chunks, had_points=had_points
+                upserted, kept = self._index_file(
+                    project, head, entry, chunk_file(entry.path, text), before
                 )
+                stale |= before - kept
+                report.chunks_upserted += upserted
                 report.files_indexed.append(entry.path)
+            if stale:
+                self.client.delete(CODE, points_selector=models.PointIdsList(points=sorted(stale)))
             self._remember(project, head)
         return report
 
@@ -350,15 +354,16 @@ class MemoryService:
         commit: str,
         entry: _TreeEntry,
         chunks: list[Chunk],
-        *,
-        had_points: bool = True,
-    ) -> int:
-        items = [
-            (
-                point_id(
-                    CODE, project, chunk.path, chunk.start_line, chunk.end_line, chunk.content_hash
-                ),
-                chunk.text,
+        before: set[str],
+    ) -> tuple[int, set[str]]:
+        """Upsert the chunks of one file that are not stored yet (``before``: the ids stored for
+        its path); the ones stored already get the new commit and file hash. Returns how many
+        were upserted and the ids the file has now."""
+        payloads = {
+            point_id(
+                CODE, project, chunk.path, chunk.start_line, chunk.end_line, chunk.content_hash
+            ): (
+                chunk,
                 {
                     "project": project,
                     "path": chunk.path,
@@ -370,47 +375,48 @@ class MemoryService:
                 },
             )
             for chunk in chunks
+        }
+        fresh = [
+            (pid, chunk, payload) for pid, (chunk, payload) in payloads.items() if pid not in before
         ]
-        upserted = self._upsert(CODE, items, headers=[chunk.path for chunk in chunks])
-        if had_points and self._collection_exists(CODE):
-            # The file's chunks that the new version no longer has.
-            self.client.delete(
+        upserted = self._upsert(
+            CODE,
+            [(pid, chunk.text, payload) for pid, chunk, payload in fresh],
+            headers=[chunk.path for _, chunk, _ in fresh],
+        )
+        unchanged = sorted(set(payloads) & before)
+        if unchanged:
+            self.client.set_payload(
                 CODE,
-                points_selector=models.FilterSelector(
-                    filter=models.Filter(
-                        must=_must(project=project, path=entry.path),
-                        must_not=[models.HasIdCondition(has_id=[pid for pid, _, _ in items])],
-                    )
-                ),
+                payload={"commit": commit, "file_hash": entry.sha},
+                points=models.PointIdsList(points=list(unchanged)),
             )
-        return upserted
+        return upserted, set(payloads)
 
-    def _delete_path(self, project: str, path: str) -> None:
-        if self._collection_exists(CODE):
-            self.client.delete(
-                CODE,
-                points_selector=models.FilterSelector(
-                    filter=models.Filter(must=_must(project=project, path=path))
-                ),
-            )
-
-    def _stored_files(self, project: str) -> dict[str, str]:
-        """path -> file hash of what is indexed for ``project``."""
+    def _stored(self, project: str, paths: set[str] | None = None) -> dict[str, _StoredFile]:
+        """What is indexed for ``project`` (only ``paths``, when given): each path's file hash
+        and point ids."""
         if not self._collection_exists(CODE):
             return {}
-        files: dict[str, str] = {}
+        must = _must(project=project)
+        if paths is not None:
+            must.append(models.FieldCondition(key="path", match=models.MatchAny(any=sorted(paths))))
+        files: dict[str, _StoredFile] = {}
         offset: Any = None
         while True:
             records, offset = self.client.scroll(
                 CODE,
-                scroll_filter=models.Filter(must=_must(project=project)),
+                scroll_filter=models.Filter(must=must),
                 with_payload=["path", "file_hash"],
                 limit=1000,
                 offset=offset,
             )
             for record in records:
                 payload = record.payload or {}
-                files[str(payload.get("path"))] = str(payload.get("file_hash"))
+                stored = files.setdefault(
+                    str(payload.get("path")), _StoredFile(str(payload.get("file_hash")), set())
+                )
+                stored.ids.add(str(record.id))
             if offset is None:
                 return files
 
@@ -536,6 +542,12 @@ class MemoryService:
 
 
 # --- git ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _StoredFile:
+    sha: str
+    ids: set[str]
 
 
 @dataclass(frozen=True)
