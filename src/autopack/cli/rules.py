@@ -1,5 +1,5 @@
-"""``autopack rules``: list learned rules, approve candidates and retire rules, through the rules
-service (the same as the API's ``/api/rules`` routes)."""
+"""``autopack rules``: list learned rules, approve hints and candidates, retire rules, through
+the rules service (the same as the API's ``/api/rules`` routes)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def list_rules(
 
 @app.command("approve")
 def approve(rule_id: RuleIdArgument, reason: ReasonOption = None) -> None:
-    """Make a rule active (a candidate, typically).
+    """Make a rule active (a hint or a candidate).
 
     From now on it reaches the prompts of the phases it matches. An active or retired rule
     cannot be approved."""
