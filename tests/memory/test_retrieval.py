@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autopack.memory.retrieval import FileHit, excerpt, rank_files
+from autopack.memory.retrieval import FileHit, excerpt, rank_files, select_context
 from autopack.memory.service import MemoryService
 from tests.conftest import make_settings
 from tests.memory.test_memory_core import git
@@ -97,3 +97,31 @@ def test_known_fixes_are_found_by_their_exact_signature_in_their_project(
         ("run-2", "+return sum(x)")
     ]
     assert memory.find_fixes("shop", "ffff") == []
+
+
+def test_select_context_offers_excerpts_of_ranked_files_then_heads_of_the_other_matches(
+    memory: MemoryService, tmp_path: Path
+) -> None:
+    # 130 small files that say "ledger" once push the weak match below the first 120 chunks.
+    files = {f"pad/p{i:03}.py": f"LEDGER_{i} = 'ledger ledger'\n" for i in range(130)}
+    weak = "\n".join([f"value_{n} = {n}" for n in range(80)] + ["# mentions the ledger once"])
+    files.update(
+        {"shop/weak.py": weak + "\n", "shop/cart.py": "def ledger_total():\n    return 0\n"}
+    )
+    repo = make_repo(tmp_path / "repo", files)
+    memory.index_repository("shop", repo)
+
+    def read(path: str) -> str | None:
+        target = repo / path
+        return target.read_text() if target.is_file() else None
+
+    chosen = select_context(memory, "shop", "ledger", read, exclude={"shop/cart.py"})
+    paths = [item.path for item in chosen]
+    assert "shop/cart.py" not in paths  # shown whole by the caller already
+    assert len(paths) == len(set(paths))
+    kinds = [item.kind for item in chosen]
+    assert kinds == sorted(kinds, key=lambda kind: kind != "excerpt")  # excerpts first
+    tail = next(item for item in chosen if item.path == "shop/weak.py")
+    assert tail.kind == "head"
+    assert tail.text.splitlines()[:60] == weak.splitlines()[:60]
+    assert tail.text.splitlines()[-1] == "[… lines 61-81 not shown …]"

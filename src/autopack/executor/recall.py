@@ -17,15 +17,13 @@ from typing import TypeVar
 from autopack.errors import AutopackError
 from autopack.executor.context import fence
 from autopack.memory.provider import MemoryProvider
-from autopack.memory.retrieval import excerpt, rank_files
+from autopack.memory.retrieval import select_context
 from autopack.memory.service import MemoryService
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Retrieved files offered to the context; it keeps what fits its budget, best first.
-MAX_RETRIEVED_FILES = 8
 # A failure's text added to the retrieval query of a retry (tracebacks name the files at fault).
 FAILURE_QUERY_CHARS = 2_000
 # What a known fix may bring into a prompt: the context caps it again to its share.
@@ -99,20 +97,16 @@ class RunMemory:
         *,
         exclude: Collection[str] = (),
     ) -> list[tuple[str, str, float]]:
-        """(path, excerpt, score) of the files the code index ranks best for ``query``, cut
-        from the workspace as it is now; files in ``exclude`` (shown whole already) skipped."""
+        """(path, text, score) of what the code index offers for ``query``, best first
+        (``retrieval.select_context``: excerpts of the ranked files, then heads of the other
+        matches), cut from the workspace as it is now; files in ``exclude`` (shown whole
+        already) skipped. The context keeps what its budget holds."""
 
         def retrieve(memory: MemoryService) -> list[tuple[str, str, float]]:
-            found: list[tuple[str, str, float]] = []
-            for hit in rank_files(memory, self.project, query):
-                if hit.path in exclude:
-                    continue
-                text = excerpt(hit, read)
-                if text is not None and text.strip():
-                    found.append((hit.path, text, hit.score))
-                if len(found) == MAX_RETRIEVED_FILES:
-                    break
-            return found
+            return [
+                (item.path, item.text, item.score)
+                for item in select_context(memory, self.project, query, read, exclude=exclude)
+            ]
 
         return self._use("retrieving context", retrieve, [])
 

@@ -1,11 +1,16 @@
 """From chunks to files: what the executor's context selection (and its benchmark) asks of the
 code index. Chunks are what is searched; files are what a phase reads and edits, so hits are
-grouped by path, each file ranked by its best chunk."""
+grouped by path, each file ranked by its best chunk.
+
+``select_context`` is the policy ``bench/bench_memory_context.py`` measures as "excerpts + tail"
+on this repository's history: the ranked files as excerpts, then the head of every other file
+the query matches at all. The caller's token budget decides how far down the list it gets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Literal
 
 from autopack.memory.service import CODE, MemoryService
 
@@ -14,6 +19,10 @@ from autopack.memory.service import CODE, MemoryService
 CHUNK_LIMIT = 120
 # Lines shown around a hit chunk when an excerpt is cut from the current file.
 EXCERPT_MARGIN = 2
+# The tail of ``select_context``: every chunk the query matches (a repository's worth), and the
+# head shown of each file found only there.
+TAIL_CHUNK_LIMIT = 10_000
+HEAD_LINES = 60
 
 
 @dataclass(frozen=True)
@@ -83,3 +92,52 @@ def excerpt(hit: FileHit, read: Callable[[str], str | None]) -> str | None:
     if previous_end < len(lines):
         parts.append(f"[… lines {previous_end + 1}-{len(lines)} not shown …]")
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A file offered to a prompt: an ``excerpt`` of its matching chunks, or its ``head``."""
+
+    path: str
+    text: str
+    score: float
+    kind: Literal["excerpt", "head"]
+
+
+def head(text: str, lines: int = HEAD_LINES) -> str:
+    """The first ``lines`` lines of ``text``, the rest marked as not shown."""
+    all_lines = text.splitlines()
+    if len(all_lines) <= lines:
+        return "\n".join(all_lines)
+    return "\n".join([*all_lines[:lines], f"[… lines {lines + 1}-{len(all_lines)} not shown …]"])
+
+
+def select_context(
+    memory: MemoryService,
+    project: str,
+    query: str,
+    read: Callable[[str], str | None],
+    *,
+    exclude: Collection[str] = (),
+) -> list[Selected]:
+    """What the code index offers a prompt for ``query``, best first: each ranked file as an
+    excerpt cut from its current text (``read``), then the head of each file that only a search
+    over every chunk matches. Files in ``exclude`` (shown whole already) and files that no longer
+    exist are skipped."""
+    chosen: list[Selected] = []
+    seen = set(exclude)
+    for hit in rank_files(memory, project, query):
+        if hit.path in seen:
+            continue
+        seen.add(hit.path)
+        text = excerpt(hit, read)
+        if text is not None and text.strip():
+            chosen.append(Selected(hit.path, text, hit.score, "excerpt"))
+    for hit in rank_files(memory, project, query, chunk_limit=TAIL_CHUNK_LIMIT):
+        if hit.path in seen:
+            continue
+        seen.add(hit.path)
+        whole = read(hit.path)
+        if whole is not None and whole.strip():
+            chosen.append(Selected(hit.path, head(whole), hit.score, "head"))
+    return chosen
