@@ -204,6 +204,9 @@ def test_learned_rules_go_from_a_fixed_failure_to_a_later_prompt_and_out_when_re
 
     run([BREAKING_REPLY, GOOD_REPLY])  # run 1: test_add broke, then fixed -> a hint
     assert rule().stage is RuleStage.HINT
+    # Its text is searchable in the memory's rules collection too.
+    hits = memory.get().search("rules", "test_add calc.py", project="calc")
+    assert [hit.payload["rule_id"] for hit in hits] == [rule().id]
     prompts = run([BREAKING_REPLY, GOOD_REPLY])  # run 2: again -> a candidate
     assert rule().stage is RuleStage.CANDIDATE
     assert "## Learned rules" not in "".join(prompts)

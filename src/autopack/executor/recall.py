@@ -132,6 +132,14 @@ class RunMemory:
             None,
         )
 
+    def store_rule(self, rule_id: int, text: str) -> None:
+        """A learned rule's text, searchable beside the fixes (its stage lives in the database)."""
+        self._use(
+            "storing a learned rule",
+            lambda memory: memory.add_rule(self.project, rule_id, text),
+            None,
+        )
+
     def store_fix(self, phase_id: str, signature: str, fix: str, diff: str) -> None:
         self._use(
             "storing a fix",

@@ -1108,13 +1108,15 @@ class PhaseExecutor:
                 memory.store_fix(phase.phase_id, signature, failure.message, diff)
         fix = learning.Fix(run.run_id, phase.name, phase.task_category, paths, diff)
         try:
-            learning.learn_from_fix(
+            learned = learning.learn_from_fix(
                 session,
                 run.project_pk,
                 fixed,
                 fix,
                 activate_after=self.settings.rules_activate_after_confirmations,
             )
+            for rule in learned:
+                memory.store_rule(rule.id, rule.text)
             self._count_rule_outcomes(session, {failure.issue_key for failure in fixed})
         except RuleTransitionRefusedError as exc:
             # Someone changed the rule's stage at the same moment: theirs stands.
