@@ -69,7 +69,7 @@ from autopack.memory.retrieval import (
     excerpt,
     rank_files,
 )
-from autopack.memory.service import MAX_INDEXED_FILE_BYTES, MemoryService
+from autopack.memory.service import MAX_INDEXED_FILE_BYTES, MemoryService, indexable_text
 from autopack.settings import Settings
 
 # The executor's first policy, kept for comparison: excerpts of the first 8 ranked files. It now
@@ -124,16 +124,6 @@ def git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def text_of(data: bytes) -> str | None:
-    """The indexer's rule (``service._text_of``): no NUL in the first 8 KiB, valid UTF-8."""
-    if b"\0" in data[:8192]:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 class TokenCache:
     """Tokens of the indexed text files of a commit, by path; blobs are measured once."""
 
@@ -165,7 +155,7 @@ class TokenCache:
                 header_end = out.index(b"\n", position)
                 size = int(out[position:header_end].split()[2])
                 start = header_end + 1
-                text = text_of(out[start : start + size])
+                text = indexable_text(out[start : start + size])
                 self.by_blob[blob] = None if text is None else approximate_tokens(text)
                 position = start + size + 1
         return {

@@ -332,7 +332,7 @@ class MemoryService:
             blobs = repo.read_blobs([tree[p] for p in sorted(candidates)])
             for entry, data in blobs:
                 before = stored.get(entry.path, _StoredFile("", set())).ids
-                text = _text_of(data)
+                text = indexable_text(data)
                 if text is None or entry.size > MAX_INDEXED_FILE_BYTES:
                     stale |= before
                     report.files_skipped.append(entry.path)
@@ -557,7 +557,8 @@ class _TreeEntry:
     size: int
 
 
-def _text_of(data: bytes) -> str | None:
+def indexable_text(data: bytes) -> str | None:
+    """A file's text if the index takes it: no NUL in the first 8 KiB, valid UTF-8."""
     if b"\0" in data[:8192]:
         return None
     try:
