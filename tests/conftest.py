@@ -29,6 +29,13 @@ from autopack.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("AUTOPACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DIALECTS = ["sqlite", "postgresql"]
+# procrastinate's tables (migration 0005, PostgreSQL only): emptied between tests too.
+QUEUE_TABLES = (
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_jobs",
+    "procrastinate_workers",
+)
 
 
 def make_settings(database_url: str, runs_dir: Path, **overrides: object) -> Settings:
@@ -111,7 +118,8 @@ def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 def _truncate_all(url: str) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    names = [table.name for table in Base.metadata.sorted_tables] + list(QUEUE_TABLES)
+    tables = ", ".join(f'"{name}"' for name in names)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")

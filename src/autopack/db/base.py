@@ -73,3 +73,13 @@ class StrEnumType(TypeDecorator[enum.StrEnum]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+# Tables, types and functions of procrastinate's job queue (migration 0005): created from its own
+# schema file, not from models, so autogenerate must neither compare nor drop them.
+QUEUE_PREFIX = "procrastinate_"
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's ``include_name`` hook: everything but the job queue's objects."""
+    return not (type_ in ("table", "index") and name is not None and name.startswith(QUEUE_PREFIX))

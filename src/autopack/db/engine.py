@@ -16,6 +16,8 @@ from autopack.errors import ConfigurationError, DatabaseUnavailableError
 from autopack.settings import Settings
 
 READ_ONLY_OPTION = "autopack_read_only"
+# Session.info key: runs made runnable in the session get a worker job (workers.queue).
+ENQUEUE_RUNS_INFO = "autopack.enqueue_runs"
 
 
 def normalise_url(raw: str) -> URL:
@@ -110,11 +112,16 @@ def _switch_to_wal(cursor: Any, timeout_seconds: float) -> None:
             delay = min(delay * 2, 0.1)
 
 
-def create_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+def create_session_factory(
+    engine: Engine, *, read_only: bool = False, enqueue_runs: bool = False
+) -> sessionmaker[Session]:
     """Sessions for the services. ``read_only`` sessions must not write: on SQLite they do not
-    take the write lock, so any number of them can read while one writer writes."""
+    take the write lock, so any number of them can read while one writer writes.
+    ``enqueue_runs``: a run made runnable in these sessions gets a worker job in the same
+    transaction (``AUTOPACK_EXECUTOR_BACKEND=workers``, PostgreSQL; see workers.queue)."""
     bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
+    info = {ENQUEUE_RUNS_INFO: True} if enqueue_runs else {}
+    return sessionmaker(bind=bind, expire_on_commit=False, info=info)
 
 
 def database_error_reason(exc: OperationalError) -> str:

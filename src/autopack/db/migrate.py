@@ -115,10 +115,13 @@ def pending_model_changes(engine: Engine) -> list[object]:
     database's schema (the database should be at head)."""
     from alembic.autogenerate import compare_metadata
 
+    from autopack.db.base import include_name
     from autopack.db.models import Base
 
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         return list(compare_metadata(context, Base.metadata))
 
 

@@ -10,6 +10,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
+from autopack.db.base import include_name
 from autopack.db.models import Base
 
 config = context.config
@@ -31,6 +32,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
