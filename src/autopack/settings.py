@@ -179,6 +179,20 @@ class Settings(BaseSettings):
     executor_threads: int = Field(
         default=1, ge=0, le=64, description="Runs `autopack serve` executes at once (0: none)"
     )
+    executor_backend: Literal["threads", "workers"] = Field(
+        default="threads",
+        description="threads: runs execute in `autopack serve`'s threads; workers: in "
+        "`autopack worker` processes, fed by jobs in PostgreSQL (procrastinate)",
+    )
+    worker_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Runs one `autopack worker` executes at once"
+    )
+    worker_shutdown_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM a worker waits this long for its runs' current phases, then "
+        "exits; what is unfinished resumes on another worker",
+    )
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Builder attempts per phase unless the plan says"
     )
@@ -361,6 +375,11 @@ class Settings(BaseSettings):
     def uses_memory_server(self) -> bool:
         """True when a Qdrant server is configured (host or URL); else Qdrant local mode."""
         return bool(self.qdrant_url or self.qdrant_host)
+
+    @property
+    def uses_workers(self) -> bool:
+        """True when runs are executed by `autopack worker` processes (PostgreSQL jobs)."""
+        return self.executor_backend == "workers"
 
     def database_url_value(self) -> str:
         """The database URL to connect with (the embedded SQLite file when none is set)."""

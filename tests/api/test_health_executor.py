@@ -23,7 +23,13 @@ from tests.conftest import make_settings
 def test_no_executor_threads_is_disabled(client: TestClient) -> None:
     for path in ("/health", "/ready"):
         body = client.get(path).json()
-        assert body["executor"] == {"mode": "disabled", "threads": 0, "busy": 0}
+        assert body["executor"] == {
+            "mode": "disabled",
+            "threads": 0,
+            "busy": 0,
+            "workers": None,
+            "waiting": None,
+        }
 
 
 def test_executor_threads_are_reported(database_url: str, tmp_path: Path) -> None:
@@ -34,31 +40,47 @@ def test_executor_threads_are_reported(database_url: str, tmp_path: Path) -> Non
         health = client.get("/health")
         ready = client.get("/ready")
     assert health.status_code == 200
-    assert health.json()["executor"] == {"mode": "in_process", "threads": 2, "busy": 0}
-    assert ready.json()["executor"] == {"mode": "in_process", "threads": 2, "busy": 0}
+    assert health.json()["executor"] == {
+        "mode": "in_process",
+        "threads": 2,
+        "busy": 0,
+        "workers": None,
+        "waiting": None,
+    }
+    assert ready.json()["executor"] == {
+        "mode": "in_process",
+        "threads": 2,
+        "busy": 0,
+        "workers": None,
+        "waiting": None,
+    }
 
 
 class _BlockingExecutor:
-    """Stands in for RunExecutor (a unit test of the pool's count): blocks until released."""
+    """Stands in for executing a run (a unit test of the pool's count): blocks until released."""
 
     release = threading.Event()
     started = threading.Semaphore(0)
 
-    def __init__(self, env: Any, run_id: str) -> None:
-        self.run_id = run_id
-
-    def execute(self) -> RunState:
+    @staticmethod
+    def execute(env: Any, run_id: str) -> RunState:
         _BlockingExecutor.started.release()
         _BlockingExecutor.release.wait(10)
         return RunState.DONE_SUCCESS
 
 
 def test_busy_counts_the_threads_executing_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "RunExecutor", _BlockingExecutor)
+    monkeypatch.setattr(worker, "execute_if_free", _BlockingExecutor.execute)
     handed_out = iter(["run-a"])
     monkeypatch.setattr(ExecutorPool, "_next_run", lambda self: next(handed_out, None))
     pool = ExecutorPool(env=None, threads=2, poll_seconds=0.01)  # type: ignore[arg-type]
-    assert executor_health(pool).model_dump() == {"mode": "in_process", "threads": 2, "busy": 0}
+    assert executor_health(pool).model_dump() == {
+        "mode": "in_process",
+        "threads": 2,
+        "busy": 0,
+        "workers": None,
+        "waiting": None,
+    }
     pool.start()
     try:
         assert _BlockingExecutor.started.acquire(timeout=10)
@@ -71,4 +93,10 @@ def test_busy_counts_the_threads_executing_a_run(monkeypatch: pytest.MonkeyPatch
     finally:
         _BlockingExecutor.release.set()
         pool.stop()
-    assert executor_health(None).model_dump() == {"mode": "disabled", "threads": 0, "busy": 0}
+    assert executor_health(None).model_dump() == {
+        "mode": "disabled",
+        "threads": 0,
+        "busy": 0,
+        "workers": None,
+        "waiting": None,
+    }

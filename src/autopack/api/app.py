@@ -77,7 +77,13 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         anyio.to_thread.current_default_thread_limiter().total_tokens = resolved.http_threads
         app.state.settings = resolved
         app.state.engine = engine
-        app.state.database = Database.for_engine(engine)
+        if resolved.uses_workers and engine.dialect.name != "postgresql":
+            engine.dispose()
+            raise ConfigurationError(
+                "AUTOPACK_EXECUTOR_BACKEND=workers needs a PostgreSQL DATABASE_URL: the job "
+                "queue lives there"
+            )
+        app.state.database = Database.for_engine(engine, enqueue_runs=resolved.uses_workers)
         app.state.gatekeeper = Gatekeeper(resolved, app.state.database, require_auth=require_auth)
         app.state.router = load_router(resolved)
         # Opened on first use: a Qdrant server that is down never keeps the API from starting.
@@ -151,6 +157,9 @@ def _start_executors(
     """Execute queued runs in background threads. No model key is needed to start: a run whose
     models lack a key ends at its start with a message naming the key."""
     if settings.executor_threads == 0:
+        return None
+    if settings.uses_workers:
+        logger.info("runs are executed by `autopack worker` processes (AUTOPACK_EXECUTOR_BACKEND)")
         return None
     try:
         env = build_environment(settings, database.session, memory=memory)

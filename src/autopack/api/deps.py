@@ -31,9 +31,11 @@ class Database:
     read_session: sessionmaker[Session]
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> Database:
+    def for_engine(cls, engine: Engine, *, enqueue_runs: bool = False) -> Database:
+        """``enqueue_runs``: runs made runnable through the API get a worker job in the same
+        transaction (AUTOPACK_EXECUTOR_BACKEND=workers)."""
         return cls(
-            session=create_session_factory(engine),
+            session=create_session_factory(engine, enqueue_runs=enqueue_runs),
             read_session=create_session_factory(engine, read_only=True),
         )
 

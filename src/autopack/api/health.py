@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from autopack import __version__
@@ -17,6 +18,8 @@ from autopack.db import migrate
 from autopack.executor.worker import ExecutorPool
 from autopack.memory.provider import MemoryProvider
 from autopack.memory.schemas import MemoryHealth
+from autopack.settings import Settings
+from autopack.workers.queue import queue_status
 
 router = APIRouter(tags=["health"])
 
@@ -31,12 +34,24 @@ class DatabaseHealth(BaseModel):
 
 
 class ExecutorHealth(BaseModel):
-    mode: Literal["in_process", "disabled"] = Field(
+    mode: Literal["in_process", "workers", "disabled"] = Field(
         description="`in_process`: this server executes queued runs in its own threads; "
-        "`disabled`: it executes none (AUTOPACK_EXECUTOR_THREADS=0, or no usable model set-up)"
+        "`workers`: `autopack worker` processes execute them, from the job queue in PostgreSQL; "
+        "`disabled`: nothing executes them here (AUTOPACK_EXECUTOR_THREADS=0, or no usable "
+        "model set-up)"
     )
     threads: int = Field(description="Executor threads of this server")
-    busy: int = Field(description="Of them, how many are executing a run now")
+    busy: int = Field(
+        description="Runs being executed now: by this server's threads, or (workers) by workers"
+    )
+    workers: int | None = Field(
+        default=None,
+        description="Worker processes alive (heartbeat within AUTOPACK_STALE_HEARTBEAT_SECONDS); "
+        "workers mode only, null when the queue cannot be read",
+    )
+    waiting: int | None = Field(
+        default=None, description="Run jobs waiting for a worker (workers mode only)"
+    )
 
 
 class HealthReport(BaseModel):
@@ -85,7 +100,21 @@ def executor_health(pool: ExecutorPool | None) -> ExecutorHealth:
 
 
 def _executor(request: Request) -> ExecutorHealth:
-    return executor_health(getattr(request.app.state, "executor_pool", None))
+    settings: Settings = request.app.state.settings
+    if not settings.uses_workers:
+        return executor_health(getattr(request.app.state, "executor_pool", None))
+    try:
+        with request.app.state.database.read_session() as session:
+            queue = queue_status(session, settings.stale_heartbeat_seconds)
+    except SQLAlchemyError:
+        return ExecutorHealth(mode="workers", threads=0, busy=0)
+    return ExecutorHealth(
+        mode="workers",
+        threads=0,
+        busy=queue.running,
+        workers=queue.workers,
+        waiting=queue.waiting,
+    )
 
 
 def _memory(request: Request) -> MemoryHealth | None:
@@ -102,7 +131,7 @@ async def health(request: Request) -> JSONResponse:
         status="healthy" if healthy else "unhealthy",
         version=__version__,
         database=database,
-        executor=_executor(request),
+        executor=await run_in_threadpool(_executor, request),
         memory=await run_in_threadpool(_memory, request),
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if healthy else 503)
@@ -118,7 +147,7 @@ async def ready(request: Request) -> JSONResponse:
         status="healthy" if database.status == "ok" else "unhealthy",
         version=__version__,
         database=database,
-        executor=_executor(request),
+        executor=await run_in_threadpool(_executor, request),
         ready=is_ready,
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if is_ready else 503)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from autopack.cli import context
 from autopack.cli.plan import read_plan
 from autopack.cli.runs import _detail_view
+from autopack.db.engine import create_session_factory
 from autopack.errors import ConfigurationError
 from autopack.events.service import list_events
 from autopack.executor.environment import build_environment, missing_credentials, run_memory
@@ -66,7 +67,10 @@ def run(
             raise ConfigurationError(
                 "the run cannot start: " + "; ".join(problems), details=problems
             )
-        run_id = submit(ctx.session_factory, plan, source, env.router)
+        # This process executes the run itself: no worker job for it, even with workers on (a
+        # worker would race this process for it). Should this process die, the workers'
+        # reconciler takes the run over once its heartbeat is stale.
+        run_id = submit(create_session_factory(ctx.engine), plan, source, env.router)
         with _follow(ctx.session_factory, run_id):
             final = execute(env, run_id)
         _finish(ctx.session_factory, run_id, final)

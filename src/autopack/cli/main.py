@@ -26,6 +26,7 @@ from autopack.cli.plan import app as plan_app
 from autopack.cli.rules import app as rules_app
 from autopack.cli.runs import app as runs_app
 from autopack.cli.serve import serve
+from autopack.cli.worker import worker
 from autopack.db.engine import database_error_reason
 from autopack.errors import AutopackError, DatabaseUnavailableError
 from autopack.observability.logging import command_log_level, configure_logging
@@ -116,6 +117,7 @@ def _configure_logging(ctx: typer.Context) -> None:
 
 
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("models")(models)

@@ -247,11 +247,19 @@ class RunExecutor:
                     "or URL",
                 )
             try:
+                # A run that started before keeps its base, even in a workspace made afresh
+                # (another worker's runs directory).
                 workspace = Workspace.create(
-                    project.repo, run.run_id, self.settings.runs_dir, base_env=self.env.base_env
+                    project.repo,
+                    run.run_id,
+                    self.settings.runs_dir,
+                    ref=run.base_commit,
+                    base_env=self.env.base_env,
                 )
             except WorkspaceError as exc:
                 raise RunStopped(RunState.DONE_FAILED_ENVIRONMENT, exc.message) from None
+            if run.head_commit is not None:
+                _refuse_foreign_workspace(workspace, run.head_commit)
             if run.base_commit is None:
                 run.base_commit = workspace.base_commit
                 run.head_commit = workspace.base_commit
@@ -1343,6 +1351,22 @@ class _Heartbeat:
                         return
             except Exception:  # a missed beat is not fatal; the next one may succeed
                 logger.warning("heartbeat failed", exc_info=True)
+
+
+def _refuse_foreign_workspace(workspace: Workspace, head: str) -> None:
+    """A run's last committed phase must be in its workspace. It is not when the run was
+    executed on a worker whose runs directory this one does not share (the workspace here was
+    just cloned from the project): carrying on would redo, and commit again, what is done, so
+    the run stops saying why."""
+    try:
+        workspace.resolve(head)
+    except WorkspaceError:
+        raise RunStopped(
+            RunState.DONE_FAILED_ENVIRONMENT,
+            f"the run's phases were committed up to {head[:12]} in a workspace this worker "
+            "cannot see; workers that take over each other's runs must share AUTOPACK_RUNS_DIR "
+            "(docs/workers.md)",
+        ) from None
 
 
 _DURATION = re.compile(r"\b(in|took) \d+(?:\.\d+)?s\b")

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.errors import ConflictError, InvalidInputError
+from autopack.errors import AutopackError, ConflictError, InvalidInputError
 from autopack.events.service import append_event
 from autopack.executor.runner import ExecutorEnvironment, RunExecutor
 from autopack.executor.workspace import InvalidBranchError, Workspace, WorkspaceError, promote
@@ -20,6 +21,8 @@ from autopack.projects.service import find_project, get_project_by_pk, register_
 from autopack.runs.service import create_run, get_run, promotion_refusal
 from autopack.runs.states import RunState
 from autopack.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def project_name_for(plan: Plan, repo: str) -> str:
@@ -61,6 +64,20 @@ def submit(
 
 def execute(env: ExecutorEnvironment, run_id: str) -> RunState:
     return RunExecutor(env, run_id).execute()
+
+
+def execute_if_free(env: ExecutorEnvironment, run_id: str) -> RunState | None:
+    """Execute ``run_id`` unless another executor holds it (None then). The one step that both
+    the in-process executor's threads and a worker's job call: the run's state in the database
+    says what is left to do, so calling it again, anywhere, resumes rather than repeats."""
+    try:
+        final = RunExecutor(env, run_id).execute()
+    except AutopackError as exc:
+        # Lost a race for the run, or it is held by a live executor elsewhere.
+        logger.info("run %s not executed here: %s", run_id, exc.message)
+        return None
+    logger.info("run %s ended %s", run_id, final.value)
+    return final
 
 
 class PromotionRefusedError(ConflictError):

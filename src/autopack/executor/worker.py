@@ -10,8 +10,8 @@ import threading
 from datetime import timedelta
 
 from autopack.approvals.service import expire_due
-from autopack.errors import AutopackError
-from autopack.executor.runner import ExecutorEnvironment, RunExecutor
+from autopack.executor.runner import ExecutorEnvironment
+from autopack.executor.service import execute_if_free
 from autopack.runs import execution
 
 logger = logging.getLogger(__name__)
@@ -65,11 +65,7 @@ class ExecutorPool:
         with self._busy_lock:
             self._busy += 1
         try:
-            final = RunExecutor(self.env, run_id).execute()
-            logger.info("run %s ended %s", run_id, final.value)
-        except AutopackError as exc:
-            # Lost a race for the run, or it is held elsewhere: someone else has it.
-            logger.info("run %s not executed here: %s", run_id, exc.message)
+            execute_if_free(self.env, run_id)
         except Exception:
             logger.exception("run %s: the executor failed; it will be resumed", run_id)
             return False

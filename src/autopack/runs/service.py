@@ -26,6 +26,7 @@ from autopack.runs.states import (
     RunState,
     transition_phase,
     transition_run,
+    wake_run,
 )
 
 
@@ -115,6 +116,7 @@ def _insert_run(session: Session, plan: Plan, run_id: str) -> Run:
         "run.created",
         {"project": project.name, "tiers": len(plan.tiers), "phases": len(plan.phases)},
     )
+    wake_run(session, run.run_id)
     return run
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from autopack.db.base import utcnow
+from autopack.db.engine import ENQUEUE_RUNS_INFO
 from autopack.errors import IllegalTransitionError
 
 if TYPE_CHECKING:
@@ -159,6 +160,17 @@ def transition_run(
     changes.update(values or {})
     _compare_and_set(session, run, "run", run.run_id, current, changes)
     _record(session, run, None, "run.state_changed", current.value, to.value, reason)
+    if to is RunState.QUEUED:
+        wake_run(session, run.run_id)
+
+
+def wake_run(session: Session, run_id: str) -> None:
+    """A run became runnable (created, or QUEUED again): with workers, its job is deferred in
+    this same transaction, so the state change and the job commit or roll back together."""
+    if session.info.get(ENQUEUE_RUNS_INFO):
+        from autopack.workers.queue import enqueue_run  # procrastinate only where it is used
+
+        enqueue_run(session, run_id)
 
 
 def transition_phase(
