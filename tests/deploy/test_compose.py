@@ -45,9 +45,13 @@ from tests.deploy.support import (
     stage_named,
 )
 
-SERVICES = {"db", "qdrant", "migrate", "backend", "frontend"}
+SERVICES = {"db", "qdrant", "migrate", "backend", "worker", "frontend"}
 LONG_RUNNING = SERVICES - {"migrate"}
 ONE_SHOT = "migrate"
+# Scaled out (`docker compose up --scale worker=4`); serves nothing a health check could ask, and
+# nothing waits for it to be healthy.
+WORKER = "worker"
+HEALTH_CHECKED = LONG_RUNNING - {WORKER}
 DEV_DEFAULT = "autopack"
 # The seed guide's commands name these containers and this volume (project name `autopack`).
 GUIDE_CONTAINERS = {"db": "autopack-db-1", "backend": "autopack-backend-1"}
@@ -242,14 +246,14 @@ def test_init_script_is_mounted_into_the_entrypoint_directory(
 def test_every_long_running_service_has_a_health_check(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    for name in LONG_RUNNING:
+    for name in HEALTH_CHECKED:
         healthcheck = services[name].get("healthcheck")
         assert healthcheck and "test" in healthcheck, f"{name} has no health check"
         assert {"interval", "timeout", "retries"} <= set(healthcheck), name
 
 
 def test_health_checks_use_only_what_each_image_has(services: dict[str, dict[str, Any]]) -> None:
-    for name in LONG_RUNNING:
+    for name in HEALTH_CHECKED:
         image = service_image(name, services[name])
         tools = tools_of(image)
         for command in healthcheck_commands(services[name]["healthcheck"]["test"]):
@@ -299,6 +303,10 @@ def test_dependencies_wait_for_health_or_completion(services: dict[str, dict[str
                 f"{name} waits for {target} to be healthy, but {target} has no health check"
             )
     assert set(services["backend"]["depends_on"]) == {"db", "migrate", "qdrant"}
+    assert set(services[WORKER]["depends_on"]) == {"db", "migrate", "qdrant"}
+    assert not any(WORKER in service.get("depends_on", {}) for service in services.values()), (
+        "nothing may wait for the worker: it has no health check, and may be scaled to 0"
+    )
     assert set(services["migrate"]["depends_on"]) == {"db"}
     assert set(services["frontend"]["depends_on"]) == {"backend"}
     # nginx resolves `backend` once, at start: it must restart with a recreated backend.
@@ -404,7 +412,7 @@ def test_db_health_check_runs_with_pg_isready(services: dict[str, dict[str, Any]
 
 
 def test_env_file_is_required(services: dict[str, dict[str, Any]]) -> None:
-    for name in ("backend", "migrate"):
+    for name in ("backend", "migrate", WORKER):
         assert services[name].get("env_file") in (".env", [".env"]), name
     gitignore = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in gitignore, ".env holds secrets: it must be git-ignored"
@@ -423,6 +431,7 @@ def test_api_key_is_required(services: dict[str, dict[str, Any]]) -> None:
 def test_database_url(services: dict[str, dict[str, Any]]) -> None:
     backend_url = services["backend"]["environment"]["DATABASE_URL"]
     assert services["migrate"]["environment"]["DATABASE_URL"] == backend_url
+    assert services[WORKER]["environment"]["DATABASE_URL"] == backend_url
     assert backend_url.startswith("postgresql://"), "plain postgresql:// is psycopg 3 (engine.py)"
     url = normalise_url(interpolate(backend_url, example_env()))
     assert url.drivername == "postgresql+psycopg"
@@ -543,3 +552,42 @@ def test_guide_container_names(compose: dict[str, Any]) -> None:
     for service, container in GUIDE_CONTAINERS.items():
         assert f"{compose['name']}-{service}-1" == container
         assert "container_name" not in compose["services"][service]
+
+
+def test_worker_scales_out_beside_the_backend(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose up --scale worker=N` (docs/workers.md): the backend's image running
+    `autopack worker`, with nothing that two replicas could not both have, sharing the runs
+    volume with the backend; both set the workers backend, so the API enqueues and only the
+    workers execute."""
+    worker, backend = services[WORKER], services["backend"]
+    assert worker["build"] == backend["build"], "the backend's image (x-backend-build)"
+    assert worker["command"] == ["autopack", "worker"]
+    # A fixed container name or a published host port would make a second replica fail.
+    assert "container_name" not in worker
+    assert "ports" not in worker and "expose" not in worker
+    assert "replicas" not in worker.get("deploy", {}), "scaled with --scale, not pinned"
+    # Runs move between workers: each finds a run's workspace where the others left it, and the
+    # API reads the artifacts from the same place.
+    assert "runs:/app/.autonomous_runs" in worker["volumes"]
+    assert "runs:/app/.autonomous_runs" in backend["volumes"]
+    for name in ("backend", WORKER):
+        environment = services[name]["environment"]
+        assert environment["AUTOPACK_RUNS_DIR"] == "/app/.autonomous_runs", name
+        assert environment["AUTOPACK_EXECUTOR_BACKEND"] == "workers", name
+        assert Settings(executor_backend=environment["AUTOPACK_EXECUTOR_BACKEND"]).uses_workers
+    # Qdrant's local mode lets one process at a time open the memory: the workers need the server.
+    assert worker["environment"]["AUTOPACK_QDRANT_HOST"] == "qdrant"
+    assert worker.get("init") is True, "reaps the test commands' processes, forwards SIGTERM"
+    assert worker.get("restart") == "unless-stopped"
+    # The image's HEALTHCHECK asks the API on port 8000, which a worker does not serve.
+    assert worker.get("healthcheck") == {"disable": True}
+
+
+def test_worker_gets_its_shutdown_grace(services: dict[str, dict[str, Any]]) -> None:
+    """Docker kills a container 10 s after SIGTERM unless told otherwise; a worker first waits
+    up to AUTOPACK_WORKER_SHUTDOWN_SECONDS for the phases in flight."""
+    grace = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", str(services[WORKER].get("stop_grace_period")))
+    assert grace and any(grace.groups()), services[WORKER].get("stop_grace_period")
+    seconds = int(grace[1] or 0) * 60 + int(grace[2] or 0)
+    shutdown = Settings.model_fields["worker_shutdown_seconds"].default
+    assert seconds > shutdown + 5, (seconds, shutdown)

@@ -983,20 +983,30 @@ export interface components {
         ExecutorHealth: {
             /**
              * Busy
-             * @description Of them, how many are executing a run now
+             * @description Runs being executed now: by this server's threads, or (workers) by workers
              */
             busy: number;
             /**
              * Mode
-             * @description `in_process`: this server executes queued runs in its own threads; `disabled`: it executes none (AUTOPACK_EXECUTOR_THREADS=0, or no usable model set-up)
+             * @description `in_process`: this server executes queued runs in its own threads; `workers`: `autopack worker` processes execute them, from the job queue in PostgreSQL; `disabled`: nothing executes them here (AUTOPACK_EXECUTOR_THREADS=0, or no usable model set-up)
              * @enum {string}
              */
-            mode: "in_process" | "disabled";
+            mode: "in_process" | "workers" | "disabled";
             /**
              * Threads
              * @description Executor threads of this server
              */
             threads: number;
+            /**
+             * Waiting
+             * @description Run jobs waiting for a worker (workers mode only)
+             */
+            waiting?: number | null;
+            /**
+             * Workers
+             * @description Worker processes alive (heartbeat within AUTOPACK_STALE_HEARTBEAT_SECONDS); workers mode only, null when the queue cannot be read
+             */
+            workers?: number | null;
         };
         /** HealthReport */
         HealthReport: {

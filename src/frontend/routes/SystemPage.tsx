@@ -1,7 +1,14 @@
 // System: is the server healthy, can it reach its database, is its schema current, are its
 // executors working, what its vector memory holds, and which version is it.
 import { useHealth, useReady } from "../api/queries";
+import type { components } from "../api/schema";
 import { ErrorState, Loading } from "../components/QueryState";
+
+const EXECUTOR_MODES: Record<components["schemas"]["ExecutorHealth"]["mode"], string> = {
+  in_process: "in-process executor",
+  workers: "autopack worker processes",
+  disabled: "not executing here",
+};
 
 function Status({ ok, text }: { ok: boolean; text: string }) {
   return <span className={`badge badge-${ok ? "success" : "danger"}`}>{text}</span>;
@@ -87,16 +94,35 @@ export default function SystemPage() {
           <dl className="facts">
             <div>
               <dt>Mode</dt>
-              <dd>{executor.mode === "in_process" ? "in-process executor" : "not executing here"}</dd>
+              <dd>{EXECUTOR_MODES[executor.mode]}</dd>
             </div>
-            <div>
-              <dt>Threads</dt>
-              <dd>{executor.threads}</dd>
-            </div>
-            <div>
-              <dt>Busy</dt>
-              <dd>{executor.busy}</dd>
-            </div>
+            {executor.mode === "workers" ? (
+              <>
+                <div>
+                  <dt>Workers alive</dt>
+                  <dd>{executor.workers ?? "unknown"}</dd>
+                </div>
+                <div>
+                  <dt>Runs executing</dt>
+                  <dd>{executor.busy}</dd>
+                </div>
+                <div>
+                  <dt>Runs waiting</dt>
+                  <dd>{executor.waiting ?? "unknown"}</dd>
+                </div>
+              </>
+            ) : (
+              <>
+                <div>
+                  <dt>Threads</dt>
+                  <dd>{executor.threads}</dd>
+                </div>
+                <div>
+                  <dt>Busy</dt>
+                  <dd>{executor.busy}</dd>
+                </div>
+              </>
+            )}
           </dl>
         </article>
         {memory ? (
