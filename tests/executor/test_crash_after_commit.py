@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from autopack.executor import runner
 from autopack.executor.service import execute
 from autopack.executor.workspace import Workspace
 from autopack.runs.states import RunState
@@ -21,6 +22,7 @@ from tests.executor.support import (
     load_record,
     make_plan,
     make_project,
+    phase_spec,
     venv_first_on_path,
     workspace_of,
 )
@@ -69,3 +71,71 @@ def test_resume_adopts_a_commit_the_database_never_heard_of(
     trailers = git(workspace, "log", "--format=%(trailers:key=Autopack-Phase,valueonly)").split()
     assert trailers == ["p1"]  # one commit for the phase, not two
     assert [event["type"] for event in record.events_of("phase.recovered")] == ["phase.recovered"]
+
+
+class Crashed(BaseException):
+    """Stands for the worker dying (SIGKILL) in the middle of the run's second phase."""
+
+
+def test_a_worker_without_the_runs_workspace_refuses_to_redo_committed_phases(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers that do not share AUTOPACK_RUNS_DIR: the run is taken over by a worker whose runs
+    directory lacks its workspace. A fresh clone does not hold the committed phase, so the run
+    stops with a message naming the setting, and nothing is committed twice."""
+    venv_first_on_path(monkeypatch)
+    settings = settings.model_copy(update={"stale_heartbeat_seconds": 0.01})
+
+    def die(request: object, context: object) -> str:
+        raise Crashed
+
+    first = Harness(settings, session_factory, ScriptedProvider([GOOD_REPLY, die]))
+    plan = make_plan(phase_spec("p1"), phase_spec("p2", description="Add div."))
+    run_id = first.submit(plan, make_project(tmp_path / "project"))
+    with pytest.raises(Crashed):
+        execute(first.env, run_id)
+    assert load_record(session_factory, run_id).phase("p1")["state"].value == "COMPLETE"
+
+    elsewhere = settings.model_copy(update={"runs_dir": tmp_path / "other-worker-runs"})
+    other = Harness(elsewhere, session_factory, ScriptedProvider([]))
+    assert execute(other.env, run_id) is RunState.DONE_FAILED_ENVIRONMENT
+    record = load_record(session_factory, run_id)
+    assert "AUTOPACK_RUNS_DIR" in (record.run["failure_reason"] or "")
+    assert other.provider.requests == []  # type: ignore[attr-defined]
+    fresh = elsewhere.runs_dir / run_id / "workspace"
+    assert git(fresh, "log", "--format=%(trailers:key=Autopack-Phase,valueonly)").split() == []
+
+
+def test_resume_after_a_kill_during_the_baseline(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed while the baseline ran in its own checkout: the resumed executor finds that
+    checkout still there (and still listed by git) and makes it again."""
+    venv_first_on_path(monkeypatch)
+    settings = settings.model_copy(update={"stale_heartbeat_seconds": 0.01})
+    first = Harness(settings, session_factory, ScriptedProvider([]))
+    run_id = first.submit(make_plan(), make_project(tmp_path / "project"))
+
+    def killed_in_baseline(*args: object, **kwargs: object) -> object:
+        raise Crashed
+
+    monkeypatch.setattr(runner, "run_tests", killed_in_baseline)
+    with pytest.raises(Crashed):
+        execute(first.env, run_id)
+    monkeypatch.undo()
+    venv_first_on_path(monkeypatch)
+    # A Python exception still runs the baseline's clean-up; SIGKILL does not. Put back what
+    # it leaves: the checkout, registered with git.
+    workspace = workspace_of(settings, run_id)
+    leftover = settings.runs_dir / run_id / "baseline" / "checkout-0"
+    git(workspace, "worktree", "add", "--force", "--detach", str(leftover), "HEAD")
+    assert leftover.is_dir()
+
+    resumed = Harness(settings, session_factory, ScriptedProvider([GOOD_REPLY]))
+    assert execute(resumed.env, run_id) is RunState.DONE_SUCCESS

@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import logging
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -351,6 +352,7 @@ class RunExecutor:
         if cached is not None:
             return cached
         checkout = self.artifacts.baseline_dir / f"checkout-{len(self._baselines)}"
+        _discard_checkout(workspace, self.env.base_env, checkout)
         _git(
             workspace,
             self.env.base_env,
@@ -1399,6 +1401,14 @@ def _git(workspace: Workspace, base_env: Mapping[str, str], *args: str) -> None:
         capture_output=True,
         timeout=300,
     )
+
+
+def _discard_checkout(workspace: Workspace, base_env: Mapping[str, str], checkout: Path) -> None:
+    """Remove a baseline checkout that an executor killed while the baseline ran left behind:
+    `git worktree add` refuses a path that exists or that git still lists."""
+    if checkout.exists():
+        shutil.rmtree(checkout, ignore_errors=True)
+    _git(workspace, base_env, "worktree", "prune")
 
 
 def _retrieval_query(brief: PhaseBrief, feedback: str | None) -> str:
