@@ -59,15 +59,18 @@ def small_plan(test_cmd: str) -> Plan:
     )
 
 
-def record_cassette(workdir: Path, plan: Plan, cassette: Path) -> None:
-    """Execute ``plan`` once in this process with scripted replies, recording each request and
-    reply: the workers then replay them (each run of the plan asks exactly the same)."""
-    replies = []
-    for number, reply in enumerate((GOOD_REPLY, DIV_REPLY)):
+def record_cassette(
+    workdir: Path, plan: Plan, cassette: Path, replies: tuple[str, ...] = (GOOD_REPLY, DIV_REPLY)
+) -> None:
+    """Execute ``plan`` once in this process with the scripted ``replies``, recording each
+    request and reply: the workers then replay them (each run of the plan asks exactly the
+    same). ``plan`` runs against ``workdir / "project"``."""
+    reply_files = []
+    for number, reply in enumerate(replies):
         path = workdir / f"reply-{number}.md"
         path.write_text(reply, encoding="utf-8")
-        replies.append(path)
-    provider = ScriptedProvider(replies, CassetteWriter(cassette, mode="overwrite"))
+        reply_files.append(path)
+    provider = ScriptedProvider(reply_files, CassetteWriter(cassette, mode="overwrite"))
     settings = make_settings(
         f"sqlite:///{workdir / 'record.db'}", workdir / "record-runs", memory_enabled=False
     )
