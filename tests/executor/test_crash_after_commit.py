@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.executor import runner
-from autopack.executor.service import execute
+from autopack.executor.service import EXECUTOR_FAILURES_LIMIT, execute, execute_if_free
 from autopack.executor.workspace import Workspace
 from autopack.runs.states import RunState
 from autopack.settings import Settings
@@ -139,3 +139,39 @@ def test_resume_after_a_kill_during_the_baseline(
 
     resumed = Harness(settings, session_factory, ScriptedProvider([GOOD_REPLY]))
     assert execute(resumed.env, run_id) is RunState.DONE_SUCCESS
+
+
+def test_an_executor_failing_again_and_again_ends_the_run(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected exception (a bug, not a model's or a test's failure) leaves the run to be
+    resumed; the same failure again and again ends it, instead of a resume every stale period
+    forever."""
+    venv_first_on_path(monkeypatch)
+    settings = settings.model_copy(update={"stale_heartbeat_seconds": 0.01})
+
+    def broken(request: object, context: object) -> str:
+        raise RuntimeError("something Autopack did not expect")
+
+    run_id = Harness(settings, session_factory, ScriptedProvider([])).submit(
+        make_plan(), make_project(tmp_path / "project")
+    )
+    for attempt in range(1, EXECUTOR_FAILURES_LIMIT + 1):
+        harness = Harness(settings, session_factory, ScriptedProvider([broken]))
+        with pytest.raises(RuntimeError):
+            execute_if_free(harness.env, run_id)
+        record = load_record(session_factory, run_id)
+        failures = record.events_of("executor.failed")
+        assert len(failures) == attempt
+        assert "RuntimeError: something Autopack did not expect" in failures[-1]["payload"]["error"]
+        expected = (
+            RunState.DONE_FAILED_ENVIRONMENT
+            if attempt == EXECUTOR_FAILURES_LIMIT
+            else RunState.RUNNING
+        )
+        assert record.run["state"] is expected
+    assert "failed 3 times in a row" in (record.run["failure_reason"] or "")
+    assert record.phase()["state"].value == "FAILED"

@@ -12,14 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.errors import AutopackError, ConflictError, InvalidInputError
 from autopack.events.service import append_event
+from autopack.executor.artifacts import redact
 from autopack.executor.runner import ExecutorEnvironment, RunExecutor
 from autopack.executor.workspace import InvalidBranchError, Workspace, WorkspaceError, promote
 from autopack.llm.routing import Router
 from autopack.plans.models import Plan
 from autopack.projects.schemas import ProjectCreate
 from autopack.projects.service import find_project, get_project_by_pk, register_project
+from autopack.runs import execution
 from autopack.runs.service import create_run, get_run, promotion_refusal
-from autopack.runs.states import RunState
+from autopack.runs.states import PhaseState, RunState, transition_phase, transition_run
 from autopack.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -66,18 +68,51 @@ def execute(env: ExecutorEnvironment, run_id: str) -> RunState:
     return RunExecutor(env, run_id).execute()
 
 
+# An executor that fails this many times in a row on one run (an unexpected exception, with no
+# phase completed in between) ends the run instead of leaving it to be resumed again forever.
+EXECUTOR_FAILURES_LIMIT = 3
+
+
 def execute_if_free(env: ExecutorEnvironment, run_id: str) -> RunState | None:
     """Execute ``run_id`` unless another executor holds it (None then). The one step that both
     the in-process executor's threads and a worker's job call: the run's state in the database
-    says what is left to do, so calling it again, anywhere, resumes rather than repeats."""
+    says what is left to do, so calling it again, anywhere, resumes rather than repeats.
+
+    An unexpected exception is recorded as an ``executor.failed`` event and raised again: the run
+    is resumed later (its heartbeat goes stale), unless that was its EXECUTOR_FAILURES_LIMIT-th
+    failure in a row, which ends it DONE_FAILED_ENVIRONMENT."""
     try:
         final = RunExecutor(env, run_id).execute()
     except AutopackError as exc:
         # Lost a race for the run, or it is held by a live executor elsewhere.
         logger.info("run %s not executed here: %s", run_id, exc.message)
         return None
+    except Exception as exc:
+        _record_executor_failure(env, run_id, exc)
+        raise
     logger.info("run %s ended %s", run_id, final.value)
     return final
+
+
+def _record_executor_failure(env: ExecutorEnvironment, run_id: str, exc: Exception) -> None:
+    error = redact(f"{type(exc).__name__}: {str(exc).strip()}"[:500], env.secrets)
+    try:
+        with env.sessions() as session:
+            run = get_run(session, run_id)
+            if run.state is not RunState.RUNNING:
+                return
+            append_event(session, run, "executor.failed", {"error": error, "worker": env.worker_id})
+            session.flush()
+            failures = execution.executor_failures_in_a_row(session, run)
+            if failures >= EXECUTOR_FAILURES_LIMIT:
+                reason = f"the executor failed {failures} times in a row; last: {error}"
+                phase = execution.active_phase(session, run)
+                if phase is not None:
+                    transition_phase(session, phase, PhaseState.FAILED, reason=reason)
+                transition_run(session, run, RunState.DONE_FAILED_ENVIRONMENT, reason=reason)
+            session.commit()
+    except Exception:  # the database itself may be what failed: the run is resumed later
+        logger.warning("run %s: could not record the executor's failure", run_id, exc_info=True)
 
 
 class PromotionRefusedError(ConflictError):

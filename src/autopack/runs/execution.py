@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from autopack.db.base import utcnow
+from autopack.events.models import Event
 from autopack.events.service import append_event
 from autopack.observability import metrics
 from autopack.projects.models import Project
@@ -310,3 +311,23 @@ def active_phase(session: Session, run: Run) -> Phase | None:
     return session.scalar(
         select(Phase).where(Phase.run_pk == run.id, Phase.state.in_(PHASE_ACTIVE_STATES))
     )
+
+
+def executor_failures_in_a_row(session: Session, run: Run) -> int:
+    """``executor.failed`` events of ``run`` since its last phase was completed (or adopted
+    after a crash): how many times in a row executing it failed."""
+    rows = session.execute(
+        select(Event.type, Event.payload)
+        .where(
+            Event.run_pk == run.id,
+            Event.type.in_(("executor.failed", "phase.state_changed", "phase.recovered")),
+        )
+        .order_by(Event.id.desc())
+    )
+    failures = 0
+    for kind, payload in rows:
+        if kind == "executor.failed":
+            failures += 1
+        elif kind == "phase.recovered" or (payload or {}).get("to") == "COMPLETE":
+            break
+    return failures

@@ -3,8 +3,8 @@
 It runs procrastinate's worker (``concurrency`` runs at once, each in a thread of its own) and
 the reconciler beside it. When the database goes away the worker stops; this loop reconnects
 with a backoff (1 s doubling to 30 s) and carries on. The runs it was executing keep going in
-their threads meanwhile: their phases retry their own database writes, and a run whose
-heartbeat went stale in the outage is taken over, not repeated (the executor's crash rules).
+their threads meanwhile; one whose database write fell in the outage fails its job, and is
+resumed once its heartbeat is stale, not repeated (the executor's crash rules).
 
 The first SIGTERM or SIGINT stops taking jobs and waits ``AUTOPACK_WORKER_SHUTDOWN_SECONDS``
 for the phases in flight; what is left then is abandoned (the process exits) and resumes on
