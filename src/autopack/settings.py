@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = Field(
         default=30.0,
         ge=0,
-        description="On SIGTERM a worker waits this long for its runs' current phases, then "
+        description="On SIGTERM a worker waits this long for the runs it is executing, then "
         "exits; what is unfinished resumes on another worker",
     )
     max_attempts: int = Field(

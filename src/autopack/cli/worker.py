@@ -25,7 +25,7 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Execute runs from the job queue until SIGTERM or Ctrl-C (the first waits for the phases
+    """Execute runs from the job queue until SIGTERM or Ctrl-C (the first waits for the runs
     in flight, up to AUTOPACK_WORKER_SHUTDOWN_SECONDS; a second exits at once).
 
     Needs only DATABASE_URL (PostgreSQL, migrated with `autopack db upgrade`) and access to the

@@ -7,7 +7,7 @@ their threads meanwhile; one whose database write fell in the outage fails its j
 resumed once its heartbeat is stale, not repeated (the executor's crash rules).
 
 The first SIGTERM or SIGINT stops taking jobs and waits ``AUTOPACK_WORKER_SHUTDOWN_SECONDS``
-for the phases in flight; what is left then is abandoned (the process exits) and resumes on
+for the runs in flight; what is left then is abandoned (the process exits) and resumes on
 another worker once its heartbeat is stale. A second signal exits at once.
 """
 
@@ -61,7 +61,7 @@ def run_worker(
             if signals > 1:
                 logger.warning("second signal: exiting now")
                 os._exit(1)
-            logger.info("stopping: no new jobs; waiting for the phases in flight")
+            logger.info("stopping: no new jobs; waiting for the runs in flight")
             stop.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
