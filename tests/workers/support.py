@@ -142,12 +142,13 @@ class WorkerFarm:
         )
         return env
 
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(self, concurrency: int = 2, **env: str) -> subprocess.Popen[bytes]:
+        """An `autopack worker` subprocess; ``env``: more variables (settings) for it."""
         log = (self.root / f"worker-{len(self.workers)}.log").open("wb")
         process = subprocess.Popen(
             [AUTOPACK, "worker", "--concurrency", str(concurrency)],
             cwd=self.root,
-            env=self.worker_env(),
+            env={**self.worker_env(), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -173,8 +174,9 @@ class WorkerFarm:
         while time.monotonic() < deadline:
             if condition():
                 return
-            dead = [p.args for p in self.workers if p.poll() is not None and p.returncode != -9]
-            assert not dead, f"a worker exited: {dead}\n{self.logs()}"
+            # A worker the test killed (-9) or stopped (SIGTERM: 0) is expected to be gone.
+            failed = [p.args for p in self.workers if p.poll() not in (None, 0, -9)]
+            assert not failed, f"a worker failed: {failed}\n{self.logs()}"
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}: {self.states()}\n{self.logs()}")
 

@@ -112,3 +112,26 @@ def test_cancel_through_the_api_stops_the_phase_on_its_worker(
             )
             assert farm.states() == {RunState.CANCELLED.value: 1}
             assert stopped_after < 5, stopped_after
+
+
+def test_sigterm_mid_phase_leaves_the_run_to_another_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deploy stops a worker while one of its phases runs: after the grace period it exits 0,
+    and the run, abandoned mid-phase, is resumed by the next worker and committed once."""
+    venv_first_on_path(monkeypatch)
+    with worker_farm(f"{TEST_CMD} && sleep 3") as farm:
+        stopping = farm.start_worker(concurrency=1, AUTOPACK_WORKER_SHUTDOWN_SECONDS="0.5")
+        (run_id,) = farm.submit(1)
+        farm.wait_until(
+            lambda: bool(farm.phases_in("CI_RUNNING")), 120, "a phase's tests to be running"
+        )
+        stopping.send_signal(signal.SIGTERM)
+        assert stopping.wait(timeout=20) == 0, farm.logs()
+        successor = farm.start_worker(concurrency=1)
+        farm.wait_all_ended(timeout=180)
+        assert_each_phase_once(farm, [run_id], interrupted=1)
+        resumed_by = [event["worker"] for event in farm.events(run_id, "run.resumed")]
+        assert resumed_by and all(f":{successor.pid}:" in worker for worker in resumed_by), (
+            farm.logs()
+        )

@@ -55,6 +55,19 @@ def run_worker(
         )
         signals = 0
 
+        def abandon() -> None:
+            # procrastinate's own graceful timeout cannot stop a sync job's thread: it waits
+            # for it, however long the run takes. This is the timeout that holds.
+            if busy.value:
+                logger.warning(
+                    "%d run(s) still executing after %g s; exiting (they resume on another "
+                    "worker once their heartbeat is stale)",
+                    busy.value,
+                    settings.worker_shutdown_seconds,
+                )
+                logging.shutdown()
+                os._exit(0)
+
         def on_signal() -> None:
             nonlocal signals
             signals += 1
@@ -63,17 +76,11 @@ def run_worker(
                 os._exit(1)
             logger.info("stopping: no new jobs; waiting for the runs in flight")
             stop.set()
+            loop.call_later(settings.worker_shutdown_seconds, abandon)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         await _serve(settings, env, sessions, concurrency, busy, stop)
-        if busy.value:
-            # Phases still in flight after the grace period: their threads cannot be
-            # interrupted, and both asyncio and the interpreter would wait for them. Leave
-            # them to another worker.
-            logger.warning("%d run(s) still executing after the grace period; exiting", busy.value)
-            logging.shutdown()
-            os._exit(0)
 
     asyncio.run(main())
     return 0
