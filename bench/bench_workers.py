@@ -52,8 +52,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -125,19 +123,8 @@ class BenchFarm(WorkerFarm):
         with self.sessions() as session:
             return int(session.scalar(text("SELECT count(*) FROM procrastinate_workers")) or 0)
 
-    def stop(self) -> None:
-        """SIGTERM to every worker, then SIGKILL to those still there after 20 s."""
-        for process in self.workers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.workers:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.engine.dispose()
+    def stop(self, grace_seconds: float = 20) -> None:
+        super().stop(grace_seconds)
 
 
 @dataclass

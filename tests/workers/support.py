@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db import migrate
@@ -189,13 +189,15 @@ class WorkerFarm:
 
         self.wait_until(ended, timeout, "every run to end")
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = 15) -> None:
+        """SIGTERM to every worker, then SIGKILL to those still there after ``grace_seconds``."""
         for process in self.workers:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
         for process in self.workers:
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -238,10 +240,6 @@ class WorkerFarm:
             ).all()
         return [dict(row or {}) for row in rows]
 
-    def job_count(self) -> int:
-        with self.sessions() as session:
-            return int(session.scalar(text("SELECT count(*) FROM procrastinate_jobs")) or 0)
-
     def phases_in(self, *states: str) -> list[tuple[str, str, str | None]]:
         with self.sessions() as session:
             rows = session.execute(
@@ -250,10 +248,6 @@ class WorkerFarm:
                 .where(Phase.state.in_(states))
             ).all()
         return [(r, p, c) for r, p, c in rows]
-
-    def count(self, model: type[Run] | type[Attempt]) -> int:
-        with self.sessions() as session:
-            return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 @contextmanager

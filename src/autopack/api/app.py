@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
             # The embedded SQLite default migrates itself: zero set-up on a fresh machine.
             bootstrap = resolved.db_bootstrap or resolved.uses_embedded_database
             status = await run_in_threadpool(migrate.ensure_schema, engine, bootstrap=bootstrap)
+            database = Database.for_engine(engine, enqueue_runs=resolved.uses_workers)
         except Exception:
             engine.dispose()
             raise
@@ -77,13 +78,7 @@ def create_app(settings: Settings | None = None, *, require_auth: bool = False) 
         anyio.to_thread.current_default_thread_limiter().total_tokens = resolved.http_threads
         app.state.settings = resolved
         app.state.engine = engine
-        if resolved.uses_workers and engine.dialect.name != "postgresql":
-            engine.dispose()
-            raise ConfigurationError(
-                "AUTOPACK_EXECUTOR_BACKEND=workers needs a PostgreSQL DATABASE_URL: the job "
-                "queue lives there"
-            )
-        app.state.database = Database.for_engine(engine, enqueue_runs=resolved.uses_workers)
+        app.state.database = database
         app.state.gatekeeper = Gatekeeper(resolved, app.state.database, require_auth=require_auth)
         app.state.router = load_router(resolved)
         # Opened on first use: a Qdrant server that is down never keeps the API from starting.

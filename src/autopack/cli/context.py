@@ -101,11 +101,6 @@ def open_database(
         if require_schema:
             bootstrap = resolved.db_bootstrap or resolved.uses_embedded_database
             migrate.ensure_schema(engine, bootstrap=bootstrap)
-        if resolved.uses_workers and engine.dialect.name != "postgresql":
-            raise ConfigurationError(
-                "AUTOPACK_EXECUTOR_BACKEND=workers needs a PostgreSQL DATABASE_URL: the job "
-                "queue lives there"
-            )
         sessions = create_session_factory(engine, enqueue_runs=resolved.uses_workers)
         yield CommandContext(resolved, engine, sessions)
     finally:

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from autopack import __version__
 from autopack.cli import context
+from autopack.db.engine import normalise_url
 from autopack.errors import ConfigurationError
 from autopack.executor.environment import build_environment, run_memory
 from autopack.observability.logging import configure_logging
@@ -36,7 +37,7 @@ def worker(
     from autopack.workers.process import run_worker
 
     settings = context.load_settings()
-    if settings.uses_embedded_database:
+    if normalise_url(settings.database_url_value()).get_backend_name() != "postgresql":
         raise ConfigurationError(
             "autopack worker needs PostgreSQL: set DATABASE_URL (the embedded SQLite database "
             "executes runs inside `autopack serve` and `autopack run`)"
@@ -44,8 +45,6 @@ def worker(
     configure_logging(settings)
     slots = concurrency if concurrency is not None else settings.worker_concurrency
     with context.open_database(settings, wait=True) as ctx, run_memory(ctx.settings) as memory:
-        if ctx.engine.dialect.name != "postgresql":
-            raise ConfigurationError("autopack worker needs a PostgreSQL DATABASE_URL")
         env = build_environment(ctx.settings, ctx.session_factory, memory=memory)
         context.stderr().print(
             Text.assemble(

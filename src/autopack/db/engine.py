@@ -119,6 +119,11 @@ def create_session_factory(
     take the write lock, so any number of them can read while one writer writes.
     ``enqueue_runs``: a run made runnable in these sessions gets a worker job in the same
     transaction (``AUTOPACK_EXECUTOR_BACKEND=workers``, PostgreSQL; see workers.queue)."""
+    if enqueue_runs and engine.dialect.name != "postgresql":
+        raise ConfigurationError(
+            "AUTOPACK_EXECUTOR_BACKEND=workers needs a PostgreSQL DATABASE_URL: the job queue "
+            "lives there"
+        )
     bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
     info = {ENQUEUE_RUNS_INFO: True} if enqueue_runs else {}
     return sessionmaker(bind=bind, expire_on_commit=False, info=info)
